@@ -1,0 +1,39 @@
+# udptrace. `sudo make check` is the whole suite, as CI runs it.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build generate check-generate deps test unit privileged vet check clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o udptrace ./cmd/udptrace
+
+# Regenerate vmlinux.h-based BPF objects (needs clang, llvm, libbpf-dev).
+generate: deps
+	$(GO) generate ./internal/loader
+
+# CI: the committed bpf2go outputs must be what the sources produce.
+check-generate: generate
+	git diff --exit-code -- internal/loader/ || \
+	  { echo "bpf2go outputs are stale: run 'make generate' and commit" >&2; exit 1; }
+
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h
+
+deps:
+	scripts/deps.sh
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Unit and privileged tests (the privileged ones skip unless root).
+test:
+	$(GO) test -count=1 ./...
+
+check: deps check-generate vet build test
+
+clean:
+	rm -f udptrace

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared between the BPF programs and Go (through bpf2go -type). */
+#ifndef UDPTRACE_H
+#define UDPTRACE_H
+
+#define TASK_COMM_LEN 16
+#define IFNAMSIZ 16
+
+/* event.kind */
+enum event_kind {
+	KIND_NOPORT = 1, /* a datagram counted in UDP_MIB_NOPORTS */
+};
+
+/* event.icmp: did the kernel send ICMP port-unreachable for it? */
+enum icmp_verdict {
+	ICMP_UNKNOWN = 0,
+	ICMP_SENT = 1,
+	ICMP_NOT_SENT = 2,
+};
+
+/* Fixed layout, no implicit padding: Go decodes it by offset. */
+struct event {
+	__u64 ts_ns;  /* bpf_ktime_get_boot_ns() */
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__u32 netns;  /* inode of the receiving device's network namespace */
+	__u32 ifindex;
+	__u32 pid;    /* context task (tgid) that ran the receive path */
+	__u32 tid;
+	__u32 cpu;
+	__u16 sport;  /* host byte order */
+	__u16 dport;
+	__u16 ulen;   /* UDP header's length field */
+	__u8 family;  /* 4 or 6 */
+	__u8 icmp;    /* enum icmp_verdict */
+	__u8 kind;    /* enum event_kind */
+	__u8 _pad[3];
+	char ifname[IFNAMSIZ];
+	char comm[TASK_COMM_LEN];
+};
+
+/* Indexes of the per-CPU counters array. "_NS" counters only count
+ * datagrams in stats_netns, the namespace whose /proc/net/snmp the
+ * summary reconciles against; they are counted before any filter. */
+enum counter {
+	CNT_NOPORT4_NS = 0,  /* IPv4 no-port datagrams seen */
+	CNT_NOPORT6_NS,      /* IPv6 no-port datagrams seen */
+	CNT_ICMP4_SENT_NS,   /* of those, ICMP port-unreachable sent */
+	CNT_ICMP6_SENT_NS,
+	CNT_PASSED_NS,       /* passed the filters (events submitted + lost) */
+	CNT_LOST_NS,         /* ring buffer full */
+	CNT_LOST,            /* ring buffer full, any namespace */
+	CNT_SUBMITTED,       /* events submitted, any namespace */
+	CNT_MAX,
+};
+
+#endif

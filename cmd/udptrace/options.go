@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/udptrace/udptrace/internal/events"
+	"github.com/udptrace/udptrace/internal/filter"
+	"github.com/udptrace/udptrace/internal/loader"
+)
+
+// options are the raw flag values; config validates them.
+type options struct {
+	ports, sports []string
+	src, dst      []string
+	ipv4, ipv6    bool
+	netns         string
+	json          bool
+	count         uint64
+	duration      time.Duration
+	readyFile     string
+	ringSize      string
+}
+
+func (o *options) register(c *cobra.Command) {
+	f := c.Flags()
+	f.SortFlags = false
+	f.StringArrayVarP(&o.ports, "port", "p", nil, "destination `PORTS`: a list and ranges, e.g. 53,5353,8000-8100 (repeatable)")
+	f.StringArrayVar(&o.sports, "sport", nil, "source `PORTS`, same form as --port (repeatable)")
+	f.StringArrayVar(&o.src, "src", nil, "source `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
+	f.StringArrayVar(&o.dst, "dst", nil, "destination `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
+	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only")
+	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
+	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
+	f.BoolVarP(&o.json, "json", "j", false, "print JSON lines (schema in the README) instead of a table")
+	f.Uint64VarP(&o.count, "count", "c", 0, "stop after `N` events")
+	f.DurationVarP(&o.duration, "duration", "d", 0, "stop after `D`, e.g. 30s, 5m")
+	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
+	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
+}
+
+// config is a validated run configuration.
+type config struct {
+	loader    loader.Config
+	ns        netnsRef // the namespace to reconcile with (and to trace, if netnsSet)
+	format    events.Format
+	count     uint64
+	duration  time.Duration
+	readyFile string
+}
+
+func (o *options) config() (config, error) {
+	c := config{format: events.FormatText, count: o.count, duration: o.duration, readyFile: o.readyFile}
+	if o.json {
+		c.format = events.FormatJSON
+	}
+	var err error
+	if c.loader.DPorts, err = parsePortFlags("--port", o.ports); err != nil {
+		return c, err
+	}
+	if c.loader.SPorts, err = parsePortFlags("--sport", o.sports); err != nil {
+		return c, err
+	}
+	if c.loader.Src, err = parsePrefixFlags("--src", o.src); err != nil {
+		return c, err
+	}
+	if c.loader.Dst, err = parsePrefixFlags("--dst", o.dst); err != nil {
+		return c, err
+	}
+	switch {
+	case o.ipv4 && o.ipv6:
+		// Both families: same as neither.
+	case o.ipv4:
+		c.loader.Family = 4
+	case o.ipv6:
+		c.loader.Family = 6
+	}
+	if c.loader.Family != 0 {
+		for _, p := range append(append([]netip.Prefix{}, c.loader.Src...), c.loader.Dst...) {
+			if (c.loader.Family == 4) != p.Addr().Is4() {
+				return c, usagef("--src/--dst %s can never match with -%d", p, c.loader.Family)
+			}
+		}
+	}
+	if o.duration < 0 {
+		return c, usagef("--duration %s: want a positive duration such as 30s", o.duration)
+	}
+	if c.loader.RingSize, err = parseSize(o.ringSize); err != nil {
+		return c, usagef("--ring-size %q: %v", o.ringSize, err)
+	}
+	if c.ns, err = resolveNetns(o.netns); err != nil {
+		return c, usagef("--netns %q: %v", o.netns, err)
+	}
+	c.loader.StatsNetns = c.ns.inode
+	if o.netns != "" {
+		c.loader.TargetNetns = c.ns.inode
+	}
+	return c, nil
+}
+
+func parsePortFlags(flag string, values []string) ([]filter.PortRange, error) {
+	var all []filter.PortRange
+	for _, v := range values {
+		r, err := filter.ParsePorts(v)
+		if err != nil {
+			return nil, usagef("%s: %v", flag, err)
+		}
+		all = append(all, r...)
+	}
+	return all, nil
+}
+
+func parsePrefixFlags(flag string, values []string) ([]netip.Prefix, error) {
+	var all []netip.Prefix
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			p, err := filter.ParsePrefix(item)
+			if err != nil {
+				return nil, usagef("%s: %v", flag, err)
+			}
+			all = append(all, p)
+		}
+	}
+	return all, nil
+}
+
+// parseSize parses "8M", "512K", "4194304".
+func parseSize(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, s[:len(s)-1]
+	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size such as 8M, 512K or 4194304")
+	}
+	size := n * mult
+	if size&(size-1) != 0 || size < 4096 || size > 1<<30 {
+		return 0, fmt.Errorf("want a power of two between 4K and 1024M")
+	}
+	return size, nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/udptrace/udptrace/internal/events"
+	"github.com/udptrace/udptrace/internal/loader"
+	"github.com/udptrace/udptrace/internal/reconcile"
+	"github.com/udptrace/udptrace/internal/snmp"
+)
+
+// snapshot is the kernel's SNMP counters and the BPF counters read together.
+type snapshot struct {
+	snmp snmp.Counters
+	bpf  loader.Counters
+	err  error
+}
+
+func takeSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
+	var s snapshot
+	s.snmp, s.err = snmp.ReadNetns(ns.path)
+	if s.err == nil {
+		s.bpf, s.err = t.Counters()
+	}
+	return s
+}
+
+func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	t, err := loader.Open(cfg.loader)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+
+	if cfg.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+	}
+	ctx, stopNow := context.WithCancel(ctx)
+	defer stopNow()
+
+	clock := events.NewClock()
+	before := takeSnapshot(t, cfg.ns)
+	if before.err != nil {
+		return fmt.Errorf("read counters of netns %d: %w", cfg.ns.inode, before.err)
+	}
+	start := time.Now()
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	printer := events.NewPrinter(out, cfg.format, clock)
+	if err := printer.Header(); err != nil {
+		return err
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	scope := "all network namespaces"
+	if cfg.loader.TargetNetns != 0 {
+		scope = fmt.Sprintf("netns %d", cfg.loader.TargetNetns)
+	}
+	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s (hooks %s). Ctrl-C to stop.\n",
+		scope, strings.Join(t.Hooks, ", "))
+	if cfg.readyFile != "" {
+		if err := os.WriteFile(cfg.readyFile, []byte("ready\n"), 0o644); err != nil {
+			return fmt.Errorf("--ready-file: %w", err)
+		}
+	}
+
+	// The stopper takes the closing snapshot, detaches the programs so no
+	// new event arrives, then makes the reader return what is left.
+	var after snapshot
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		after = takeSnapshot(t, cfg.ns)
+		t.Detach()
+		t.Reader.Flush()
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		reportLost(t, stderr, done)
+	}()
+
+	var (
+		rec                          ringbuf.Record
+		ev                           events.Event
+		printed, printedNS, skipped  uint64
+		decodeErrs                   uint64
+		firstDecodeErr               error
+		statsNS                      = cfg.ns.inode
+		countReached                 bool
+	)
+	for {
+		err := t.Reader.ReadInto(&rec)
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			break
+		}
+		if err != nil {
+			stopNow()
+			close(done)
+			wg.Wait()
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if err := events.Decode(rec.RawSample, &ev); err != nil {
+			if decodeErrs == 0 {
+				firstDecodeErr = err
+			}
+			decodeErrs++
+			continue
+		}
+		if countReached {
+			if ev.Netns == statsNS {
+				skipped++
+			}
+			continue
+		}
+		if err := printer.Event(&ev); err != nil {
+			stopNow()
+			close(done)
+			wg.Wait()
+			return fmt.Errorf("write event: %w", err)
+		}
+		printed++
+		if ev.Netns == statsNS {
+			printedNS++
+		}
+		if cfg.count > 0 && printed == cfg.count {
+			countReached = true
+			stopNow()
+		}
+		// Flush when the ring is idle: cheap while flooding, prompt when not.
+		if rec.Remaining == 0 {
+			if err := out.Flush(); err != nil {
+				stopNow()
+				close(done)
+				wg.Wait()
+				return fmt.Errorf("write event: %w", err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if decodeErrs > 0 {
+		fmt.Fprintf(stderr, "udptrace: %d malformed records skipped (first: %v)\n", decodeErrs, firstDecodeErr)
+	}
+
+	final, err := t.Counters()
+	if err != nil {
+		return err
+	}
+	if after.err != nil {
+		return fmt.Errorf("read counters of netns %d at exit: %w", cfg.ns.inode, after.err)
+	}
+	rep := reconcile.Reconcile(reconcile.Input{
+		Duration:            time.Since(start),
+		Netns:               statsNS,
+		Printed:             printed,
+		PrintedNS:           printedNS,
+		Unprinted:           skipped,
+		Lost:                final.Lost,
+		LostNS:              final.LostNS,
+		PassedNS:            final.PassedNS,
+		Seen4:               after.bpf.NoPort4NS - before.bpf.NoPort4NS,
+		Seen6:               after.bpf.NoPort6NS - before.bpf.NoPort6NS,
+		ICMP4Sent:           after.bpf.ICMP4SentNS - before.bpf.ICMP4SentNS,
+		ICMP6Sent:           after.bpf.ICMP6SentNS - before.bpf.ICMP6SentNS,
+		ICMP4Known:          t.ICMP4,
+		ICMP6Known:          t.ICMP6,
+		NoPorts:             snmp.Sub(after.snmp, before.snmp).Get("Udp.NoPorts"),
+		Udp6NoPorts:         snmp.Sub(after.snmp, before.snmp).Get("Udp6NoPorts"),
+		OutType3:            snmp.Sub(after.snmp, before.snmp).Get("IcmpMsg.OutType3"),
+		Icmp6OutDestUnreach: snmp.Sub(after.snmp, before.snmp).Get("Icmp6OutDestUnreachs"),
+	})
+	if cfg.format == events.FormatJSON {
+		line := append(rep.AppendJSON(nil), '\n')
+		if _, err := stdout.Write(line); err != nil {
+			return err
+		}
+	}
+	return rep.WriteText(stderr)
+}
+
+// reportLost says so on stderr, once a second at most, whenever the ring
+// buffer overflowed: a lost event is never silent.
+func reportLost(t *loader.Tracer, stderr io.Writer, done <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last uint64
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		c, err := t.Counters()
+		if err != nil || c.Lost == last {
+			continue
+		}
+		fmt.Fprintf(stderr, "udptrace: %d events lost in the last second (ring buffer full; %d in total): raise --ring-size\n", c.Lost-last, c.Lost)
+		last = c.Lost
+	}
+}

@@ -1,0 +1,363 @@
+package events
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// addrCmp compares netip.Addr values, which have unexported fields.
+var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+// record is a struct event as the BPF side fills it. Its bytes method lays
+// it out by the offsets of bpf/udptrace.h, written out here again rather
+// than taken from the package, so that a wrong offset there shows up.
+type record struct {
+	ts                 uint64
+	saddr, daddr       [16]byte
+	netns, ifindex     uint32
+	pid, tid, cpu      uint32
+	sport, dport, ulen uint16
+	family, icmp, kind uint8
+	pad                [3]byte
+	ifname, comm       [16]byte
+}
+
+func (r record) bytes() []byte {
+	b := make([]byte, 104)
+	ne := binary.NativeEndian
+	ne.PutUint64(b[0:], r.ts)
+	copy(b[8:24], r.saddr[:])
+	copy(b[24:40], r.daddr[:])
+	ne.PutUint32(b[40:], r.netns)
+	ne.PutUint32(b[44:], r.ifindex)
+	ne.PutUint32(b[48:], r.pid)
+	ne.PutUint32(b[52:], r.tid)
+	ne.PutUint32(b[56:], r.cpu)
+	ne.PutUint16(b[60:], r.sport)
+	ne.PutUint16(b[62:], r.dport)
+	ne.PutUint16(b[64:], r.ulen)
+	b[66] = r.family
+	b[67] = r.icmp
+	b[68] = r.kind
+	copy(b[69:72], r.pad[:])
+	copy(b[72:88], r.ifname[:])
+	copy(b[88:104], r.comm[:])
+	return b
+}
+
+// name16 returns s in a NUL-padded 16-byte array, as the kernel's char[16].
+func name16(s string) [16]byte {
+	var a [16]byte
+	copy(a[:], s)
+	return a
+}
+
+// addr16 returns the 16-byte form of an IPv4 or IPv6 address as the BPF
+// side stores it: IPv4 in the first 4 bytes, the rest zero.
+func addr16(s string) [16]byte {
+	a := netip.MustParseAddr(s)
+	var b [16]byte
+	if a.Is4() {
+		v4 := a.As4()
+		copy(b[:], v4[:])
+		return b
+	}
+	return a.As16()
+}
+
+// loRecord is an IPv4 datagram to a closed port on lo.
+func loRecord() record {
+	return record{
+		ts:      1_234_567_890_123,
+		saddr:   addr16("127.0.0.1"),
+		daddr:   addr16("127.0.0.1"),
+		netns:   4026531840,
+		ifindex: 1,
+		pid:     123,
+		tid:     124,
+		cpu:     1,
+		sport:   40000,
+		dport:   9,
+		ulen:    13,
+		family:  4,
+		icmp:    1,
+		kind:    1,
+		ifname:  name16("lo"),
+		comm:    name16("nc"),
+	}
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  func() record
+		want Event
+	}{
+		{
+			name: "ipv4 sent",
+			rec:  loRecord,
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPSent,
+			},
+		},
+		{
+			name: "ipv4 not-sent, junk after the address and in padding",
+			rec: func() record {
+				r := loRecord()
+				r.saddr = [16]byte{10, 1, 2, 3, 0xde, 0xad, 0xbe, 0xef, 15: 0xff}
+				r.daddr = [16]byte{192, 0, 2, 255, 1, 2, 3, 4}
+				r.icmp = 2
+				r.pad = [3]byte{0xaa, 0xbb, 0xcc}
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("10.1.2.3"), Dst: netip.MustParseAddr("192.0.2.255"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPNotSent,
+			},
+		},
+		{
+			name: "ipv6 unknown verdict",
+			rec: func() record {
+				r := loRecord()
+				r.family = 6
+				r.saddr = addr16("2001:db8::1")
+				r.daddr = addr16("fe80::1:2:3:4")
+				r.icmp = 0
+				r.ifname = name16("eth0")
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv6,
+				Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("fe80::1:2:3:4"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("eth0"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPUnknown,
+			},
+		},
+		{
+			name: "ipv6 sent, v4-mapped kept as ipv6",
+			rec: func() record {
+				r := loRecord()
+				r.family = 6
+				r.saddr = addr16("::ffff:192.0.2.1")
+				r.daddr = addr16("::1")
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv6,
+				Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: netip.MustParseAddr("::1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPSent,
+			},
+		},
+		{
+			name: "maximum values, names without NUL",
+			rec: func() record {
+				return record{
+					ts: math.MaxUint64, saddr: addr16("255.255.255.255"), daddr: addr16("255.255.255.255"),
+					netns: math.MaxUint32, ifindex: math.MaxUint32, pid: math.MaxUint32,
+					tid: math.MaxUint32, cpu: math.MaxUint32,
+					sport: math.MaxUint16, dport: math.MaxUint16, ulen: math.MaxUint16,
+					family: 4, icmp: 2, kind: 1,
+					ifname: name16("0123456789abcdef"), comm: name16("fedcba9876543210"),
+				}
+			},
+			want: Event{
+				BootNS: math.MaxUint64, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("255.255.255.255"), Dst: netip.MustParseAddr("255.255.255.255"),
+				SPort: math.MaxUint16, DPort: math.MaxUint16, Len: math.MaxUint16,
+				Netns: math.MaxUint32, IfIndex: math.MaxUint32,
+				IfName: name16("0123456789abcdef"), PID: math.MaxUint32, TID: math.MaxUint32,
+				CPU: math.MaxUint32, Comm: name16("fedcba9876543210"), ICMP: ICMPNotSent,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Event
+			if err := Decode(tt.rec().bytes(), &got); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, addrCmp); diff != "" {
+				t.Errorf("Decode mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeOverwrites(t *testing.T) {
+	// Decode fills every field: nothing of the previous event survives.
+	r6 := loRecord()
+	r6.family = 6
+	r6.saddr = addr16("2001:db8::1")
+	r6.daddr = addr16("2001:db8::2")
+	var e Event
+	if err := Decode(r6.bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	r4 := record{family: 4, kind: 1} // everything else zero
+	if err := Decode(r4.bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	want := Event{Kind: KindNoPort, Family: FamilyIPv4,
+		Src: netip.AddrFrom4([4]byte{}), Dst: netip.AddrFrom4([4]byte{})}
+	if diff := cmp.Diff(want, e, addrCmp); diff != "" {
+		t.Errorf("second Decode mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestDecodeSize(t *testing.T) {
+	valid := loRecord().bytes()
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{0, "short record: 0 bytes, want 104"},
+		{1, "short record: 1 bytes, want 104"},
+		{103, "short record: 103 bytes, want 104"},
+		{105, "oversized record: 105 bytes, want 104"},
+		{4096, "oversized record: 4096 bytes, want 104"},
+	}
+	for _, tt := range tests {
+		b := make([]byte, tt.n)
+		copy(b, valid) // a valid prefix: only the size is wrong
+		var e Event
+		err := Decode(b, &e)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Decode(%d bytes) = %v, want %q", tt.n, err, tt.want)
+		}
+	}
+	if err := Decode(nil, new(Event)); err == nil {
+		t.Error("Decode(nil) succeeded")
+	}
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*record)
+		want   string
+	}{
+		{"family 0", func(r *record) { r.family = 0 }, "unknown address family 0"},
+		{"family AF_INET", func(r *record) { r.family = 2 }, "unknown address family 2"},
+		{"family 5", func(r *record) { r.family = 5 }, "unknown address family 5"},
+		{"family AF_INET6", func(r *record) { r.family = 10 }, "unknown address family 10"},
+		{"family 255", func(r *record) { r.family = 255 }, "unknown address family 255"},
+		{"kind 0", func(r *record) { r.kind = 0 }, "unknown event kind 0"},
+		{"kind 2", func(r *record) { r.kind = 2 }, "unknown event kind 2"},
+		{"kind 255", func(r *record) { r.kind = 255 }, "unknown event kind 255"},
+		{"icmp 3", func(r *record) { r.icmp = 3 }, "unknown icmp verdict 3"},
+		{"icmp 255", func(r *record) { r.icmp = 255 }, "unknown icmp verdict 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := loRecord()
+			tt.modify(&r)
+			err := Decode(r.bytes(), new(Event))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Decode = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeNoAllocs(t *testing.T) {
+	b4 := loRecord().bytes()
+	r6 := loRecord()
+	r6.family = 6
+	r6.saddr = addr16("2001:db8::1")
+	b6 := r6.bytes()
+	var e Event
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := Decode(b4, &e); err != nil {
+			t.Fatal(err)
+		}
+		if err := Decode(b6, &e); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Decode allocates %v times per call, want 0", allocs)
+	}
+}
+
+func TestEventNames(t *testing.T) {
+	e := Event{IfName: name16("eth0"), Comm: name16("nc\x00junk")}
+	if got := e.IfNameString(); got != "eth0" {
+		t.Errorf("IfNameString() = %q, want %q", got, "eth0")
+	}
+	if got := e.CommString(); got != "nc" {
+		t.Errorf("CommString() = %q, want %q", got, "nc")
+	}
+	e = Event{IfName: name16("0123456789abcdef")}
+	if got := e.IfNameString(); got != "0123456789abcdef" {
+		t.Errorf("IfNameString() without NUL = %q", got)
+	}
+	if got := e.CommString(); got != "" {
+		t.Errorf("CommString() of zeros = %q, want empty", got)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		got  interface{ String() string }
+		want string
+	}{
+		{FamilyIPv4, "ipv4"},
+		{FamilyIPv6, "ipv6"},
+		{Family(2), "family(2)"},
+		{ICMPUnknown, "unknown"},
+		{ICMPSent, "sent"},
+		{ICMPNotSent, "not-sent"},
+		{ICMPVerdict(3), "icmp(3)"},
+		{KindNoPort, "noport"},
+		{Kind(0), "kind(0)"},
+		{FormatText, "text"},
+		{FormatJSON, "json"},
+		{Format(7), "format(7)"},
+	}
+	for _, tt := range tests {
+		if got := tt.got.String(); got != tt.want {
+			t.Errorf("%T(%v).String() = %q, want %q", tt.got, tt.got, got, tt.want)
+		}
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, f := range []Format{FormatText, FormatJSON} {
+		got, err := ParseFormat(f.String())
+		if err != nil || got != f {
+			t.Errorf("ParseFormat(%q) = %v, %v; want %v", f.String(), got, err, f)
+		}
+	}
+	for _, s := range []string{"", "JSON", "yaml"} {
+		if _, err := ParseFormat(s); err == nil || !strings.Contains(err.Error(), "unknown output format") {
+			t.Errorf("ParseFormat(%q) error = %v, want unknown output format", s, err)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	rec := loRecord().bytes()
+	var e Event
+	b.ReportAllocs()
+	b.SetBytes(RecordSize)
+	for b.Loop() {
+		if err := Decode(rec, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// testTime is the wall-clock time that the events of these tests carry:
+// 2026-11-25T14:16:02.123456789Z, with a boot time of 1234.000000123 s.
+var testTime = time.Date(2026, 11, 25, 14, 16, 2, 123456789, time.UTC)
+
+const testBootNS = 1234_000_000_123
+
+var testClock = ClockWithOffset(testTime.UnixNano() - testBootNS)
+
+// loEvent is the Event of loRecord, at testTime.
+func loEvent() Event {
+	return Event{
+		BootNS: testBootNS, Kind: KindNoPort, Family: FamilyIPv4,
+		Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+		SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+		IfName: name16("lo"), PID: 123, TID: 123, CPU: 1, Comm: name16("nc"),
+		ICMP: ICMPSent,
+	}
+}
+
+// jsonEvent mirrors the FormatJSON schema, for encoding/json.
+type jsonEvent struct {
+	Type    string `json:"type"`
+	Time    string `json:"time"`
+	Kind    string `json:"kind"`
+	Family  string `json:"family"`
+	Src     string `json:"src"`
+	SPort   uint16 `json:"sport"`
+	Dst     string `json:"dst"`
+	DPort   uint16 `json:"dport"`
+	Len     uint16 `json:"len"`
+	IfIndex uint32 `json:"ifindex"`
+	IfName  string `json:"ifname"`
+	Netns   uint32 `json:"netns"`
+	ICMP    string `json:"icmp"`
+	CPU     uint32 `json:"cpu"`
+	PID     uint32 `json:"ctx_pid"`
+	TID     uint32 `json:"ctx_tid"`
+	Comm    string `json:"ctx_comm"`
+}
+
+// schemaKeys are the keys of a FormatJSON line, in their order.
+var schemaKeys = []string{"type", "time", "kind", "family", "src", "sport", "dst", "dport",
+	"len", "ifindex", "ifname", "netns", "icmp", "cpu", "ctx_pid", "ctx_tid", "ctx_comm"}
+
+// printLine prints e with a new Printer in format f and returns the output.
+func printLine(t testing.TB, f Format, e *Event) string {
+	t.Helper()
+	var out bytes.Buffer
+	p := NewPrinter(&out, f, testClock)
+	p.loc = time.UTC
+	if err := p.Event(e); err != nil {
+		t.Fatalf("Event: %v", err)
+	}
+	return out.String()
+}
+
+// parseJSONLine decodes one FormatJSON line strictly: unknown keys, keys
+// out of order and trailing data are errors.
+func parseJSONLine(line string) (jsonEvent, error) {
+	var je jsonEvent
+	if !strings.HasSuffix(line, "\n") || strings.Count(line, "\n") != 1 {
+		return je, errors.New("not one line ending in a newline")
+	}
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&je); err != nil {
+		return je, err
+	}
+	if dec.More() {
+		return je, errors.New("data after the object")
+	}
+	// The order of the keys.
+	dec = json.NewDecoder(strings.NewReader(line))
+	if _, err := dec.Token(); err != nil { // {
+		return je, err
+	}
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return je, err
+		}
+		keys = append(keys, k.(string))
+		if _, err := dec.Token(); err != nil { // the value: no nesting
+			return je, err
+		}
+	}
+	if diff := cmp.Diff(schemaKeys, keys); diff != "" {
+		return je, errors.New("keys (-want +got):\n" + diff)
+	}
+	return je, nil
+}
+
+func TestPrinterJSONExample(t *testing.T) {
+	// The example of the FormatJSON doc comment, byte for byte.
+	e := loEvent()
+	want := `{"type":"event","time":"2026-11-25T14:16:02.123456789Z","kind":"noport",` +
+		`"family":"ipv4","src":"127.0.0.1","sport":40000,"dst":"127.0.0.1","dport":9,` +
+		`"len":13,"ifindex":1,"ifname":"lo","netns":4026531840,"icmp":"sent","cpu":1,` +
+		`"ctx_pid":123,"ctx_tid":123,"ctx_comm":"nc"}` + "\n"
+	if got := printLine(t, FormatJSON, &e); got != want {
+		t.Errorf("JSON line\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestPrinterJSON(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Event)
+		want   jsonEvent
+	}{
+		{
+			name:   "ipv4 sent",
+			modify: func(*Event) {},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
+				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
+				IfIndex: 1, IfName: "lo", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123, TID: 123,
+				Comm: "nc"},
+		},
+		{
+			name: "ipv6 not-sent, time with zero fraction",
+			modify: func(e *Event) {
+				e.BootNS -= 123456789
+				e.Family = FamilyIPv6
+				e.Src = netip.MustParseAddr("2001:0db8:0000:0000:0000:0000:0000:0001")
+				e.Dst = netip.MustParseAddr("fe80::abcd:0:0:1")
+				e.ICMP = ICMPNotSent
+				e.IfName = name16("eth0")
+				e.IfIndex = 2
+				e.PID, e.TID = 0, 0
+				e.Comm = name16("swapper/3")
+				e.CPU = 3
+			},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.000000000Z", Kind: "noport",
+				Family: "ipv6", Src: "2001:db8::1", SPort: 40000, Dst: "fe80::abcd:0:0:1", DPort: 9,
+				Len: 13, IfIndex: 2, IfName: "eth0", Netns: 4026531840, ICMP: "not-sent", CPU: 3,
+				Comm: "swapper/3"},
+		},
+		{
+			name: "unknown verdict, v4-mapped, empty names, maximum numbers",
+			modify: func(e *Event) {
+				e.Family = FamilyIPv6
+				e.Src = netip.MustParseAddr("::ffff:192.0.2.1")
+				e.Dst = netip.MustParseAddr("::")
+				e.ICMP = ICMPUnknown
+				e.IfName = [16]byte{}
+				e.Comm = [16]byte{}
+				e.SPort, e.DPort, e.Len = math.MaxUint16, math.MaxUint16, math.MaxUint16
+				e.IfIndex, e.Netns, e.CPU = math.MaxUint32, math.MaxUint32, math.MaxUint32
+				e.PID, e.TID = math.MaxUint32, math.MaxUint32
+			},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
+				Family: "ipv6", Src: "::ffff:192.0.2.1", SPort: math.MaxUint16, Dst: "::",
+				DPort: math.MaxUint16, Len: math.MaxUint16, IfIndex: math.MaxUint32,
+				Netns: math.MaxUint32, ICMP: "unknown", CPU: math.MaxUint32, PID: math.MaxUint32,
+				TID: math.MaxUint32},
+		},
+		{
+			name: "hostile names",
+			modify: func(e *Event) {
+				e.IfName = name16("a\"b\\c\td")
+				e.Comm = [16]byte{'"', '\\', 0x1b, '[', '2', 'J', 0x7f, 0xff, 0xc3, '(', 0xe2, 0x80, 0xa8, 'x', 'y', 'z'}
+			},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
+				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
+				IfIndex: 1, IfName: "a\"b\\c\td", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123,
+				TID: 123, Comm: "\"\\\x1b[2J\x7f\ufffd\ufffd(\u2028xyz"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := loEvent()
+			tt.modify(&e)
+			line := printLine(t, FormatJSON, &e)
+			if !json.Valid([]byte(line)) {
+				t.Fatalf("invalid JSON: %s", line)
+			}
+			got, err := parseJSONLine(line)
+			if err != nil {
+				t.Fatalf("parse %s: %v", line, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("JSON mismatch (-want +got):\n%s\nline: %s", diff, line)
+			}
+			// The time parses back to the event's instant.
+			ts, err := time.Parse(time.RFC3339Nano, got.Time)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := testClock.Time(e.BootNS); !ts.Equal(want) {
+				t.Errorf("time %v, want %v", ts, want)
+			}
+		})
+	}
+}
+
+func TestPrinterText(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Event)
+		want   string
+	}{
+		{
+			name:   "ipv4 sent",
+			modify: func(*Event) {},
+			want:   "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent       1 123/nc\n",
+		},
+		{
+			name: "widest ipv4",
+			modify: func(e *Event) {
+				e.Src = netip.MustParseAddr("255.255.255.255")
+				e.Dst = netip.MustParseAddr("192.168.100.200")
+				e.SPort, e.DPort, e.Len = 65535, 65535, 65535
+				e.IfName = name16("enp0s31f6")
+				e.ICMP = ICMPNotSent
+				e.CPU = 127
+				e.PID = 4194304
+				e.Comm = name16("systemd-resolve")
+			},
+			want: "14:16:02.123456 255.255.255.255:65535 192.168.100.200:65535 65535 enp0s31f6  4026531840 not-sent 127 4194304/systemd-resolve\n",
+		},
+		{
+			name: "long ipv6 and ifname push the line",
+			modify: func(e *Event) {
+				e.Family = FamilyIPv6
+				e.Src = netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678")
+				e.Dst = netip.MustParseAddr("::1")
+				e.IfName = name16("br-0123456789ab")
+				e.ICMP = ICMPUnknown
+			},
+			want: "14:16:02.123456 [2001:db8:1234:5678:9abc:def0:1234:5678]:40000 [::1]:9                  13 br-0123456789ab 4026531840 unknown    1 123/nc\n",
+		},
+		{
+			name: "no ifname",
+			modify: func(e *Event) {
+				e.IfName = [16]byte{}
+				e.IfIndex = 42
+				e.Comm = [16]byte{}
+				e.PID = 0
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 if42       4026531840 sent       1 0/\n",
+		},
+		{
+			name: "hostile names",
+			modify: func(e *Event) {
+				e.IfName = name16("e\x1b[31m")
+				e.Comm = [16]byte{0x1b, ']', '0', ';', 'x', 0x07, 0xff, 0xe2, 0x80, 0xae, 'b', 'a', 'd', 0xc2, 0x9b, '!'}
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 e?[31m     4026531840 sent       1 123/?]0;x???bad?!\n",
+		},
+		{
+			name: "printable UTF-8 names are kept",
+			modify: func(e *Event) {
+				e.IfName = name16("ñé")
+				e.Comm = name16("café ☕")
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 ñé         4026531840 sent       1 123/café ☕\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := loEvent()
+			tt.modify(&e)
+			if got := printLine(t, FormatText, &e); got != tt.want {
+				t.Errorf("text line\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrinterTextLocalTime(t *testing.T) {
+	// NewPrinter prints local time.
+	e := loEvent()
+	var out bytes.Buffer
+	if err := NewPrinter(&out, FormatText, testClock).Event(&e); err != nil {
+		t.Fatal(err)
+	}
+	want := testTime.Local().Format("15:04:05.000000 ")
+	if !strings.HasPrefix(out.String(), want) {
+		t.Errorf("line %q does not start with local time %q", out.String(), want)
+	}
+}
+
+func TestPrinterHeader(t *testing.T) {
+	var out bytes.Buffer
+	p := NewPrinter(&out, FormatText, testClock)
+	p.loc = time.UTC
+	if err := p.Header(); err != nil {
+		t.Fatal(err)
+	}
+	e := loEvent()
+	if err := p.Event(&e); err != nil {
+		t.Fatal(err)
+	}
+	want := "TIME            SRC                   DST                     LEN IFACE           NETNS ICMP     CPU CTX\n" +
+		"14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent       1 123/nc\n"
+	if got := out.String(); got != want {
+		t.Errorf("header and line\n got %q\nwant %q", got, want)
+	}
+
+	out.Reset()
+	if err := NewPrinter(&out, FormatJSON, testClock).Header(); err != nil || out.Len() != 0 {
+		t.Errorf("JSON Header() = %v, wrote %q; want nil, nothing", err, out.String())
+	}
+}
+
+func TestPrinterOneWritePerLine(t *testing.T) {
+	for _, f := range []Format{FormatText, FormatJSON} {
+		w := &countingWriter{}
+		p := NewPrinter(w, f, testClock)
+		e := loEvent()
+		for range 3 {
+			if err := p.Event(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if w.writes != 3 || w.lines != 3 {
+			t.Errorf("%v: 3 events made %d writes of %d lines, want 3 and 3", f, w.writes, w.lines)
+		}
+	}
+}
+
+type countingWriter struct{ writes, lines int }
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.writes++
+	w.lines += bytes.Count(b, []byte{'\n'})
+	return len(b), nil
+}
+
+type failingWriter struct{}
+
+var errWrite = errors.New("disk full")
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+func TestPrinterErrors(t *testing.T) {
+	e := loEvent()
+	for _, f := range []Format{FormatText, FormatJSON} {
+		if err := NewPrinter(failingWriter{}, f, testClock).Event(&e); !errors.Is(err, errWrite) {
+			t.Errorf("%v: Event on a failing writer = %v, want %v", f, err, errWrite)
+		}
+	}
+	if err := NewPrinter(failingWriter{}, FormatText, testClock).Header(); !errors.Is(err, errWrite) {
+		t.Errorf("Header on a failing writer = %v, want %v", err, errWrite)
+	}
+	p := NewPrinter(io.Discard, Format(9), testClock)
+	if err := p.Event(&e); err == nil {
+		t.Error("Event with an unknown format succeeded")
+	}
+	if err := p.Header(); err == nil {
+		t.Error("Header with an unknown format succeeded")
+	}
+}
+
+func TestPrinterNoAllocs(t *testing.T) {
+	e4 := loEvent()
+	e6 := loEvent()
+	e6.Family = FamilyIPv6
+	e6.Src = netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678")
+	e6.Dst = netip.MustParseAddr("fe80::1%eth0")
+	e6.Comm = [16]byte{'"', 0x1b, 0xff, 0xe2, 0x80, 0xa8, 'x'}
+	e6.IfName = [16]byte{}
+	for _, f := range []Format{FormatText, FormatJSON} {
+		w := bufio.NewWriter(io.Discard)
+		p := NewPrinter(w, f, NewClock())
+		allocs := testing.AllocsPerRun(1000, func() {
+			if err := p.Event(&e4); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Event(&e6); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: Printer.Event allocates %v times per call, want 0", f, allocs)
+		}
+	}
+}
+
+func benchmarkPrinter(b *testing.B, f Format) {
+	e := loEvent()
+	w := bufio.NewWriter(io.Discard)
+	p := NewPrinter(w, f, NewClock())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Event(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkPrinterJSON(b *testing.B) { benchmarkPrinter(b, FormatJSON) }
+func BenchmarkPrinterText(b *testing.B) { benchmarkPrinter(b, FormatText) }
+
+// BenchmarkDecodePrintJSON is the whole per-event path of udptrace --output json.
+func BenchmarkDecodePrintJSON(b *testing.B) {
+	rec := loRecord().bytes()
+	var e Event
+	p := NewPrinter(bufio.NewWriter(io.Discard), FormatJSON, NewClock())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Decode(rec, &e); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Event(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

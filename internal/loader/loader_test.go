@@ -1,0 +1,416 @@
+package loader_test
+
+import (
+	"errors"
+	"net/netip"
+	"sort"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/udptrace/udptrace/internal/events"
+	"github.com/udptrace/udptrace/internal/filter"
+	"github.com/udptrace/udptrace/internal/loader"
+	"github.com/udptrace/udptrace/internal/snmp"
+	"github.com/udptrace/udptrace/internal/testutil"
+)
+
+func TestRecordSizeMatchesC(t *testing.T) {
+	if got := loader.EventSize; got != events.RecordSize {
+		t.Fatalf("C struct event is %d bytes, events.RecordSize is %d", got, events.RecordSize)
+	}
+	if got := unsafe.Sizeof(filter.LPMKey{}); got != loader.LPMKeySize {
+		t.Fatalf("filter.LPMKey is %d bytes, C struct lpm_key is %d", got, loader.LPMKeySize)
+	}
+}
+
+// seen is the part of an event a test can predict exactly.
+type seen struct {
+	Family     events.Family
+	Src, Dst   netip.AddrPort
+	Len        uint16
+	IfName     string
+	Netns      uint32
+	ICMP       events.ICMPVerdict
+	Kind       events.Kind
+	IfIndexSet bool
+}
+
+func project(e *events.Event) seen {
+	return seen{
+		Family: e.Family, Src: netip.AddrPortFrom(e.Src, e.SPort), Dst: netip.AddrPortFrom(e.Dst, e.DPort),
+		Len: e.Len, IfName: e.IfNameString(), Netns: e.Netns, ICMP: e.ICMP, Kind: e.Kind, IfIndexSet: e.IfIndex != 0,
+	}
+}
+
+func sortSeen(s []seen) {
+	sort.Slice(s, func(i, j int) bool {
+		a, b := s[i], s[j]
+		if a.Src != b.Src {
+			return a.Src.String() < b.Src.String()
+		}
+		return a.Dst.String() < b.Dst.String()
+	})
+}
+
+func open(t *testing.T, cfg loader.Config) *loader.Tracer {
+	t.Helper()
+	tr, err := loader.Open(cfg)
+	if err != nil {
+		t.Fatalf("open tracer: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// counters reads a namespace's SNMP counters.
+func counters(t *testing.T, ns *testutil.NS) snmp.Counters {
+	t.Helper()
+	c, err := snmp.ReadNetns(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitNoPorts waits until the namespace counted want4/want6 more no-port
+// datagrams than in before, and the tracer saw as many: the receive path may
+// run in ksoftirqd after send() returned.
+func waitNoPorts(t *testing.T, tr *loader.Tracer, ns *testutil.NS, before snmp.Counters, want4, want6 uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		now := counters(t, ns)
+		d4 := snmp.Sub(now, before).Get("Udp.NoPorts")
+		d6 := snmp.Sub(now, before).Get("Udp6NoPorts")
+		c, err := tr.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d4 == want4 && d6 == want6 && c.NoPort4NS+c.NoPort6NS >= want4+want6 {
+			return
+		}
+		if d4 > want4 || d6 > want6 || time.Now().After(deadline) {
+			t.Fatalf("NoPorts delta ipv4 %d ipv6 %d, want %d and %d (tracer saw %d+%d)", d4, d6, want4, want6, c.NoPort4NS, c.NoPort6NS)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// drain detaches the tracer and returns every event left in its ring.
+func drain(t *testing.T, tr *loader.Tracer) []events.Event {
+	t.Helper()
+	if err := tr.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Reader.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Event
+	var rec ringbuf.Record
+	for {
+		err := tr.Reader.ReadInto(&rec)
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e events.Event
+		if err := events.Decode(rec.RawSample, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+}
+
+var addrPorts = cmpopts.EquateComparable(netip.AddrPort{})
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestEventsLoopback(t *testing.T) {
+	ns := testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
+	before := counters(t, ns)
+	start := time.Now()
+
+	type send struct {
+		local     string
+		remote    netip.AddrPort
+		connected bool
+		n, size   int
+	}
+	sends := []send{
+		{"127.0.0.1:40001", ap("127.0.0.1:9"), false, 2, 10},
+		{"127.0.0.1:40002", ap("127.0.0.2:7"), true, 3, 1},
+		{"[::1]:40003", ap("[::1]:9"), false, 2, 100},
+		{"[::1]:40004", ap("[::1]:19"), true, 1, 0},
+	}
+	var want []seen
+	var n4, n6 uint64
+	for _, s := range sends {
+		c := testutil.UDPSocket(t, ns, s.local, s.remote, s.connected)
+		testutil.Send(t, c, s.remote, s.n, s.size)
+		fam := events.FamilyIPv4
+		if s.remote.Addr().Is6() {
+			fam = events.FamilyIPv6
+			n6 += uint64(s.n)
+		} else {
+			n4 += uint64(s.n)
+		}
+		for i := 0; i < s.n; i++ {
+			want = append(want, seen{Family: fam, Src: ap(s.local), Dst: s.remote, Len: uint16(8 + s.size),
+				IfName: "lo", Netns: ns.Inode, ICMP: events.ICMPSent, Kind: events.KindNoPort, IfIndexSet: true})
+		}
+	}
+	waitNoPorts(t, tr, ns, before, n4, n6)
+	evs := drain(t, tr)
+	end := time.Now()
+
+	var got []seen
+	clock := events.NewClock()
+	for i := range evs {
+		got = append(got, project(&evs[i]))
+		if ts := clock.Time(evs[i].BootNS); ts.Before(start.Add(-time.Second)) || ts.After(end.Add(time.Second)) {
+			t.Errorf("event time %v outside the test's [%v, %v]", ts, start, end)
+		}
+	}
+	sortSeen(got)
+	sortSeen(want)
+	if diff := cmp.Diff(want, got, addrPorts); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
+	}
+	after := counters(t, ns)
+	c, _ := tr.Counters()
+	if d := snmp.Sub(after, before).Get("IcmpMsg.OutType3"); d != n4 || c.ICMP4SentNS != n4 {
+		t.Errorf("ICMP port unreachable: OutType3 delta %d, tracer %d, want %d", d, c.ICMP4SentNS, n4)
+	}
+	if d := snmp.Sub(after, before).Get("Icmp6OutDestUnreachs"); d != n6 || c.ICMP6SentNS != n6 {
+		t.Errorf("ICMPv6 dest unreachable: delta %d, tracer %d, want %d", d, c.ICMP6SentNS, n6)
+	}
+}
+
+// traffic is a fixed mix of datagrams used to check each filter.
+var traffic = []struct {
+	local, remote string
+}{
+	{"127.0.0.1:41001", "127.0.0.1:9"},
+	{"127.0.0.2:41002", "127.0.0.1:101"},
+	{"127.0.0.3:41003", "127.0.0.4:5353"},
+	{"[::1]:41004", "[::1]:9"},
+	{"[::1]:41005", "[::1]:8050"},
+}
+
+func TestFilters(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cases := []struct {
+		name string
+		cfg  loader.Config
+		keep func(src, dst netip.AddrPort) bool
+	}{
+		{"none", loader.Config{}, func(_, _ netip.AddrPort) bool { return true }},
+		{"port 9", loader.Config{DPorts: []filter.PortRange{{Lo: 9, Hi: 9}}},
+			func(_, d netip.AddrPort) bool { return d.Port() == 9 }},
+		{"ports 100-102,5353", loader.Config{DPorts: []filter.PortRange{{Lo: 100, Hi: 102}, {Lo: 5353, Hi: 5353}}},
+			func(_, d netip.AddrPort) bool { return d.Port() == 101 || d.Port() == 5353 }},
+		{"sport 41002-41004", loader.Config{SPorts: []filter.PortRange{{Lo: 41002, Hi: 41004}}},
+			func(s, _ netip.AddrPort) bool { return s.Port() >= 41002 && s.Port() <= 41004 }},
+		{"src 127.0.0.2/31", loader.Config{Src: []netip.Prefix{pfx("127.0.0.2/31")}},
+			func(s, _ netip.AddrPort) bool { return pfx("127.0.0.2/31").Contains(s.Addr()) }},
+		{"dst ::1 or 127.0.0.4", loader.Config{Dst: []netip.Prefix{pfx("::1/128"), pfx("127.0.0.4/32")}},
+			func(_, d netip.AddrPort) bool { return d.Addr() == netip.IPv6Loopback() || d.Addr().String() == "127.0.0.4" }},
+		{"ipv4", loader.Config{Family: 4}, func(s, _ netip.AddrPort) bool { return s.Addr().Is4() }},
+		{"ipv6", loader.Config{Family: 6}, func(s, _ netip.AddrPort) bool { return s.Addr().Is6() }},
+		{"ipv6 port 8000-8100", loader.Config{Family: 6, DPorts: []filter.PortRange{{Lo: 8000, Hi: 8100}}},
+			func(s, d netip.AddrPort) bool { return s.Addr().Is6() && d.Port() == 8050 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := testutil.NewNS(t)
+			cfg := tc.cfg
+			cfg.TargetNetns, cfg.StatsNetns = ns.Inode, ns.Inode
+			tr := open(t, cfg)
+			before := counters(t, ns)
+			var want []seen
+			var n4, n6 uint64
+			for _, tf := range traffic {
+				src, dst := ap(tf.local), ap(tf.remote)
+				testutil.Send(t, testutil.UDPSocket(t, ns, tf.local, dst, false), dst, 1, 4)
+				if dst.Addr().Is4() {
+					n4++
+				} else {
+					n6++
+				}
+				if tc.keep(src, dst) {
+					want = append(want, seen{Src: src, Dst: dst})
+				}
+			}
+			waitNoPorts(t, tr, ns, before, n4, n6)
+			evs := drain(t, tr)
+			var got []seen
+			for _, e := range evs {
+				got = append(got, seen{Src: netip.AddrPortFrom(e.Src, e.SPort), Dst: netip.AddrPortFrom(e.Dst, e.DPort)})
+			}
+			sortSeen(got)
+			sortSeen(want)
+			if diff := cmp.Diff(want, got, addrPorts); diff != "" {
+				t.Fatalf("kept (-want +got):\n%s", diff)
+			}
+			c, _ := tr.Counters()
+			if c.NoPort4NS != n4 || c.NoPort6NS != n6 || c.PassedNS != uint64(len(want)) {
+				t.Fatalf("counters %+v, want %d/%d seen and %d passed", c, n4, n6, len(want))
+			}
+		})
+	}
+}
+
+func TestNetnsFilter(t *testing.T) {
+	a, b := testutil.NewNS(t), testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
+	beforeA, beforeB := counters(t, a), counters(t, b)
+	dst := ap("127.0.0.1:9")
+	testutil.Send(t, testutil.UDPSocket(t, a, "127.0.0.1:0", dst, false), dst, 5, 1)
+	testutil.Send(t, testutil.UDPSocket(t, b, "127.0.0.1:0", dst, false), dst, 3, 1)
+	if d := snmp.Sub(counters(t, a), beforeA).Get("Udp.NoPorts"); d != 5 {
+		t.Fatalf("namespace a NoPorts delta %d, want 5", d)
+	}
+	waitNoPorts(t, tr, b, beforeB, 3, 0)
+	evs := drain(t, tr)
+	if len(evs) != 3 {
+		t.Fatalf("got %d events, want the 3 from namespace b", len(evs))
+	}
+	for _, e := range evs {
+		if e.Netns != b.Inode {
+			t.Errorf("event from netns %d, want %d", e.Netns, b.Inode)
+		}
+	}
+}
+
+func TestListeningPortIsNotAnEvent(t *testing.T) {
+	ns := testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
+	before := counters(t, ns)
+	l := testutil.UDPSocket(t, ns, "127.0.0.1:5000", netip.AddrPort{}, false)
+	open := ap("127.0.0.1:5000")
+	closed := ap("127.0.0.1:5001")
+	c := testutil.UDPSocket(t, ns, "127.0.0.1:0", open, false)
+	testutil.Send(t, c, open, 5, 3)
+	testutil.Send(t, c, closed, 2, 3)
+	buf := make([]byte, 16)
+	for i := 0; i < 5; i++ {
+		l.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := l.Read(buf); err != nil {
+			t.Fatalf("listener read %d: %v", i, err)
+		}
+	}
+	waitNoPorts(t, tr, ns, before, 2, 0)
+	evs := drain(t, tr)
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2 (only the closed port)", len(evs))
+	}
+	for _, e := range evs {
+		if e.DPort != 5001 {
+			t.Errorf("event for port %d, want 5001", e.DPort)
+		}
+	}
+}
+
+func TestTwoInstances(t *testing.T) {
+	ns := testutil.NewNS(t)
+	cfg := loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode}
+	tr1, tr2 := open(t, cfg), open(t, cfg)
+	before := counters(t, ns)
+	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, false), d4, 500, 8)
+	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", d6, false), d6, 300, 8)
+	waitNoPorts(t, tr1, ns, before, 500, 300)
+	waitNoPorts(t, tr2, ns, before, 500, 300)
+	for i, tr := range []*loader.Tracer{tr1, tr2} {
+		if n := len(drain(t, tr)); n != 800 {
+			t.Errorf("instance %d saw %d events, want 800", i+1, n)
+		}
+	}
+}
+
+func TestFlood(t *testing.T) {
+	const n = 100_000
+	ns := testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
+	before := counters(t, ns)
+
+	got := make(chan uint64)
+	go func() {
+		var rec ringbuf.Record
+		var e events.Event
+		var count uint64
+		for {
+			err := tr.Reader.ReadInto(&rec)
+			if err != nil {
+				got <- count
+				return
+			}
+			if events.Decode(rec.RawSample, &e) == nil && e.DPort == 9 {
+				count++
+			}
+		}
+	}()
+	dst := ap("127.0.0.1:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 16)
+	waitNoPorts(t, tr, ns, before, n, 0)
+	tr.Detach()
+	tr.Reader.Flush()
+	count := <-got
+	c, _ := tr.Counters()
+	delta := snmp.Sub(counters(t, ns), before).Get("Udp.NoPorts")
+	if count+c.Lost != delta || delta != n {
+		t.Fatalf("events %d + lost %d != NoPorts delta %d (sent %d)", count, c.Lost, delta, n)
+	}
+	if c.Lost != 0 {
+		t.Fatalf("lost %d events at %d datagrams", c.Lost, n)
+	}
+}
+
+// Over a veth pair, with the per-destination ICMP rate limit tightened, some
+// replies are suppressed: every verdict must agree with the kernel's counter.
+func TestICMPRateLimitedOverVeth(t *testing.T) {
+	a, b := testutil.NewNS(t), testutil.NewNS(t)
+	testutil.Veth(t, a, "va", "10.200.0.1/24,fd00:200::1/64", b, "vb", "10.200.0.2/24,fd00:200::2/64")
+	b.Sysctl(t, "net.ipv4.icmp_ratelimit", "100000")
+	b.Sysctl(t, "net.ipv6.icmp.ratelimit", "100000")
+	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
+	before := counters(t, b)
+	const n = 30
+	d4, d6 := ap("10.200.0.2:9"), ap("[fd00:200::2]:9")
+	testutil.Send(t, testutil.UDPSocket(t, a, "10.200.0.1:42000", d4, false), d4, n, 20)
+	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:200::1]:42001", d6, false), d6, n, 20)
+	waitNoPorts(t, tr, b, before, n, n)
+	evs := drain(t, tr)
+	after := counters(t, b)
+
+	verdicts := map[events.Family]map[events.ICMPVerdict]uint64{4: {}, 6: {}}
+	link, err := b.Netlink(t).LinkByName("vb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		verdicts[e.Family][e.ICMP]++
+		if e.IfNameString() != "vb" || e.IfIndex != uint32(link.Attrs().Index) {
+			t.Errorf("event on %q (%d), want vb (%d)", e.IfNameString(), e.IfIndex, link.Attrs().Index)
+		}
+	}
+	if len(evs) != 2*n {
+		t.Fatalf("%d events, want %d", len(evs), 2*n)
+	}
+	out3 := snmp.Sub(after, before).Get("IcmpMsg.OutType3")
+	if verdicts[4][events.ICMPSent] != out3 || verdicts[4][events.ICMPNotSent] != n-out3 || out3 == n {
+		t.Errorf("IPv4 verdicts %v, OutType3 delta %d of %d (want some suppressed, each verdict exact)", verdicts[4], out3, n)
+	}
+	out6 := snmp.Sub(after, before).Get("Icmp6OutDestUnreachs")
+	if verdicts[6][events.ICMPSent] != out6 || verdicts[6][events.ICMPUnknown] != n-out6 || out6 == n {
+		t.Errorf("IPv6 verdicts %v, Icmp6OutDestUnreachs delta %d of %d", verdicts[6], out6, n)
+	}
+}

@@ -1,0 +1,139 @@
+// Package reconcile compares what udptrace saw with the kernel's own SNMP
+// counters over the same interval, and words the result for people (text)
+// and programs (JSON).
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Input is everything the summary is made from. "Seen" values come from the
+// BPF programs (counted before filters, in the reconciled namespace only);
+// "Kernel" values are /proc/net/snmp{,6} deltas from that namespace.
+type Input struct {
+	Duration time.Duration
+	Netns    uint32
+
+	Printed   uint64 // events printed, every namespace
+	PrintedNS uint64 // of those, from Netns
+	Unprinted uint64 // captured after -c was reached, from Netns
+	Lost      uint64 // ring buffer full, every namespace
+	LostNS    uint64
+	PassedNS  uint64 // passed the filters in Netns (printed + unprinted + lost)
+
+	Seen4, Seen6          uint64
+	ICMP4Sent, ICMP6Sent  uint64
+	ICMP4Known, ICMP6Known bool // a hook could see ICMP replies for the family
+
+	NoPorts, Udp6NoPorts         uint64 // Udp NoPorts, Udp6NoPorts deltas
+	OutType3, Icmp6OutDestUnreach uint64 // IcmpMsg OutType3, Icmp6OutDestUnreachs deltas
+}
+
+// Report is the reconciled result.
+type Report struct {
+	Input
+	// Match: every datagram the kernel counted in NoPorts was seen.
+	Match bool
+	// Complete: every seen datagram that passed the filters was printed
+	// (or deliberately skipped after -c); nothing was lost.
+	Complete bool
+}
+
+// Reconcile judges the input.
+func Reconcile(in Input) Report {
+	return Report{
+		Input:    in,
+		Match:    in.Seen4 == in.NoPorts && in.Seen6 == in.Udp6NoPorts,
+		Complete: in.Lost == 0 && in.PrintedNS+in.Unprinted+in.LostNS == in.PassedNS,
+	}
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "match"
+	}
+	return "DIFFER"
+}
+
+// WriteText writes the human summary (for stderr).
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- udptrace summary: %s, reconciled in netns %d ---\n", r.Duration.Round(time.Millisecond), r.Netns)
+	fmt.Fprintf(&b, "events printed: %d (%d from this netns)", r.Printed, r.PrintedNS)
+	if r.Unprinted > 0 {
+		fmt.Fprintf(&b, ", %d more captured after the -c limit", r.Unprinted)
+	}
+	fmt.Fprintf(&b, "; lost in the ring buffer: %d\n", r.Lost)
+	fmt.Fprintf(&b, "  %-24s %10s %12s\n", "kernel counter", "delta", "udptrace saw")
+	fmt.Fprintf(&b, "  %-24s %10d %12d  %s\n", "Udp NoPorts", r.NoPorts, r.Seen4, mark(r.Seen4 == r.NoPorts))
+	fmt.Fprintf(&b, "  %-24s %10d %12d  %s\n", "Udp6NoPorts", r.Udp6NoPorts, r.Seen6, mark(r.Seen6 == r.Udp6NoPorts))
+	icmpLine(&b, "IcmpMsg OutType3", r.OutType3, r.ICMP4Sent, r.ICMP4Known)
+	icmpLine(&b, "Icmp6 OutDestUnreachs", r.Icmp6OutDestUnreach, r.ICMP6Sent, r.ICMP6Known)
+	switch {
+	case r.Match && r.Complete:
+		fmt.Fprintf(&b, "result: MATCH - udptrace saw every no-port datagram the kernel counted (%d), and lost none\n", r.NoPorts+r.Udp6NoPorts)
+	case r.Match:
+		fmt.Fprintf(&b, "result: MATCH, INCOMPLETE - the kernel counts agree, but %d events were lost in the ring buffer (raise --ring-size)\n", r.Lost)
+	default:
+		fmt.Fprintf(&b, "result: MISMATCH - the kernel counted %d no-port datagrams, udptrace saw %d (traffic in flight at start or stop is counted on one side only)\n",
+			r.NoPorts+r.Udp6NoPorts, r.Seen4+r.Seen6)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func icmpLine(b *strings.Builder, name string, counter, sent uint64, known bool) {
+	if !known {
+		fmt.Fprintf(b, "  %-24s %10d %12s  (replies not visible on this kernel)\n", name, counter, "-")
+		return
+	}
+	note := "match"
+	if counter > sent {
+		note = "differ: the counter also counts other destination-unreachable messages"
+	} else if counter < sent {
+		note = "DIFFER"
+	}
+	fmt.Fprintf(b, "  %-24s %10d %12d  %s\n", name, counter, sent, note)
+}
+
+// AppendJSON appends the summary as one JSON object (no newline).
+func (r Report) AppendJSON(b []byte) []byte {
+	num := func(key string, v uint64) {
+		b = append(b, ',', '"')
+		b = append(b, key...)
+		b = append(b, '"', ':')
+		b = strconv.AppendUint(b, v, 10)
+	}
+	boolean := func(key string, v bool) {
+		b = append(b, ',', '"')
+		b = append(b, key...)
+		b = append(b, '"', ':')
+		b = strconv.AppendBool(b, v)
+	}
+	b = append(b, `{"type":"summary","duration_s":`...)
+	b = strconv.AppendFloat(b, r.Duration.Seconds(), 'f', 3, 64)
+	num("netns", uint64(r.Netns))
+	num("printed", r.Printed)
+	num("printed_netns", r.PrintedNS)
+	num("unprinted", r.Unprinted)
+	num("lost", r.Lost)
+	num("lost_netns", r.LostNS)
+	num("passed_netns", r.PassedNS)
+	num("seen_ipv4", r.Seen4)
+	num("seen_ipv6", r.Seen6)
+	num("icmp4_sent", r.ICMP4Sent)
+	num("icmp6_sent", r.ICMP6Sent)
+	boolean("icmp4_visible", r.ICMP4Known)
+	boolean("icmp6_visible", r.ICMP6Known)
+	num("udp_noports", r.NoPorts)
+	num("udp6_noports", r.Udp6NoPorts)
+	num("icmp_out_type3", r.OutType3)
+	num("icmp6_out_dest_unreachs", r.Icmp6OutDestUnreach)
+	boolean("match", r.Match)
+	boolean("complete", r.Complete)
+	return append(b, '}')
+}
