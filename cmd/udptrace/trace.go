@@ -96,13 +96,13 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}()
 
 	var (
-		rec                          ringbuf.Record
-		ev                           events.Event
-		printed, printedNS, skipped  uint64
-		decodeErrs                   uint64
-		firstDecodeErr               error
-		statsNS                      = cfg.ns.inode
-		countReached                 bool
+		rec                         ringbuf.Record
+		ev                          events.Event
+		printed, printedNS, skipped uint64
+		decodeErrs                  uint64
+		firstDecodeErr              error
+		statsNS                     = cfg.ns.inode
+		countReached                bool
 	)
 	for {
 		err := t.Reader.ReadInto(&rec)

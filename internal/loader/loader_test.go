@@ -222,7 +222,9 @@ func TestFilters(t *testing.T) {
 		{"src 127.0.0.2/31", loader.Config{Src: []netip.Prefix{pfx("127.0.0.2/31")}},
 			func(s, _ netip.AddrPort) bool { return pfx("127.0.0.2/31").Contains(s.Addr()) }},
 		{"dst ::1 or 127.0.0.4", loader.Config{Dst: []netip.Prefix{pfx("::1/128"), pfx("127.0.0.4/32")}},
-			func(_, d netip.AddrPort) bool { return d.Addr() == netip.IPv6Loopback() || d.Addr().String() == "127.0.0.4" }},
+			func(_, d netip.AddrPort) bool {
+				return d.Addr() == netip.IPv6Loopback() || d.Addr().String() == "127.0.0.4"
+			}},
 		{"ipv4", loader.Config{Family: 4}, func(s, _ netip.AddrPort) bool { return s.Addr().Is4() }},
 		{"ipv6", loader.Config{Family: 6}, func(s, _ netip.AddrPort) bool { return s.Addr().Is6() }},
 		{"ipv6 port 8000-8100", loader.Config{Family: 6, DPorts: []filter.PortRange{{Lo: 8000, Hi: 8100}}},

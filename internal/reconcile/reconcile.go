@@ -25,11 +25,11 @@ type Input struct {
 	LostNS    uint64
 	PassedNS  uint64 // passed the filters in Netns (printed + unprinted + lost)
 
-	Seen4, Seen6          uint64
-	ICMP4Sent, ICMP6Sent  uint64
+	Seen4, Seen6           uint64
+	ICMP4Sent, ICMP6Sent   uint64
 	ICMP4Known, ICMP6Known bool // a hook could see ICMP replies for the family
 
-	NoPorts, Udp6NoPorts         uint64 // Udp NoPorts, Udp6NoPorts deltas
+	NoPorts, Udp6NoPorts          uint64 // Udp NoPorts, Udp6NoPorts deltas
 	OutType3, Icmp6OutDestUnreach uint64 // IcmpMsg OutType3, Icmp6OutDestUnreachs deltas
 }
 
