@@ -83,8 +83,13 @@ not the owner of anything.`,
   sudo udptrace --src 10.0.0.0/8 -c 10 # first 10 from 10/8
   sudo udptrace --netns blue -d 30s    # namespace "blue" (ip netns) for 30 seconds
   sudo udptrace --json | jq -c 'select(.icmp=="not-sent")'`,
-		Version:       version,
-		Args:          cobra.NoArgs,
+		Version: version,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %q: filters are flags, e.g. --port 53", args[0])
+			}
+			return nil
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

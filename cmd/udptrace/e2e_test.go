@@ -1,0 +1,374 @@
+package main
+
+// End-to-end tests of the built binary: start it inside a namespace of the
+// test's own with --ready-file, send real traffic, stop it like a user would,
+// and parse everything it printed.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/udptrace/udptrace/internal/snmp"
+	"github.com/udptrace/udptrace/internal/testutil"
+)
+
+var binary string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "udptrace-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "udptrace")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build udptrace: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stdout io.ReadCloser
+	stderr bytes.Buffer
+}
+
+// start runs udptrace inside ns (its own namespace is then ns) and waits
+// until it says it is ready.
+func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	p := &proc{cmd: exec.Command(binary, append(args, "--ready-file", ready)...)}
+	p.cmd.Stderr = &p.stderr
+	var err error
+	if p.stdout, err = p.cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	// A child forked from a thread inside ns starts in ns.
+	if err := ns.Do(p.cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("udptrace not ready after 30s; stderr:\n%s", p.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop sends SIGINT and returns stdout's lines and the exit code.
+func (p *proc) stop(t *testing.T) ([]string, int) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	return p.wait(t)
+}
+
+func (p *proc) wait(t *testing.T) ([]string, int) {
+	t.Helper()
+	var lines []string
+	sc := bufio.NewScanner(p.stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	err := p.cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return lines, code
+}
+
+// jsonEvent mirrors the documented JSON schema.
+type jsonEvent struct {
+	Type    string  `json:"type"`
+	Time    string  `json:"time"`
+	Kind    string  `json:"kind"`
+	Family  string  `json:"family"`
+	Src     string  `json:"src"`
+	Sport   uint16  `json:"sport"`
+	Dst     string  `json:"dst"`
+	Dport   uint16  `json:"dport"`
+	Len     uint16  `json:"len"`
+	Ifindex uint32  `json:"ifindex"`
+	Ifname  string  `json:"ifname"`
+	Netns   uint32  `json:"netns"`
+	ICMP    string  `json:"icmp"`
+	CPU     *int    `json:"cpu"`
+	CtxPID  *int    `json:"ctx_pid"`
+	CtxComm *string `json:"ctx_comm"`
+}
+
+type jsonSummary struct {
+	Type         string `json:"type"`
+	Netns        uint32 `json:"netns"`
+	Printed      uint64 `json:"printed"`
+	PrintedNetns uint64 `json:"printed_netns"`
+	Lost         uint64 `json:"lost"`
+	SeenIPv4     uint64 `json:"seen_ipv4"`
+	SeenIPv6     uint64 `json:"seen_ipv6"`
+	UDPNoPorts   uint64 `json:"udp_noports"`
+	UDP6NoPorts  uint64 `json:"udp6_noports"`
+	OutType3     uint64 `json:"icmp_out_type3"`
+	Icmp6Unreach uint64 `json:"icmp6_out_dest_unreachs"`
+	Match        bool   `json:"match"`
+	Complete     bool   `json:"complete"`
+}
+
+func parseJSON(t *testing.T, lines []string) ([]jsonEvent, jsonSummary) {
+	t.Helper()
+	var evs []jsonEvent
+	var sum jsonSummary
+	for i, l := range lines {
+		var probe struct{ Type string }
+		if err := json.Unmarshal([]byte(l), &probe); err != nil {
+			t.Fatalf("line %d is not JSON: %q: %v", i+1, l, err)
+		}
+		switch probe.Type {
+		case "event":
+			var e jsonEvent
+			dec := json.NewDecoder(strings.NewReader(l))
+			if err := dec.Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+				t.Errorf("time %q: %v", e.Time, err)
+			}
+			if e.CPU == nil || e.CtxPID == nil || e.CtxComm == nil {
+				t.Errorf("event lacks cpu/ctx_pid/ctx_comm: %s", l)
+			}
+			evs = append(evs, e)
+		case "summary":
+			if i != len(lines)-1 {
+				t.Errorf("summary on line %d of %d, want last", i+1, len(lines))
+			}
+			if err := json.Unmarshal([]byte(l), &sum); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("line %d has type %q", i+1, probe.Type)
+		}
+	}
+	if sum.Type != "summary" {
+		t.Fatalf("no summary line in %d lines", len(lines))
+	}
+	return evs, sum
+}
+
+// waitCounter waits until a namespace's counter grew by want.
+func waitCounter(t *testing.T, ns *testutil.NS, before snmp.Counters, name string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := snmp.ReadNetns(ns.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := snmp.Sub(c, before).Get(name); d == want {
+			return
+		} else if d > want || time.Now().After(deadline) {
+			t.Fatalf("%s delta %d, want %d", name, d, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func readCounters(t *testing.T, ns *testutil.NS) snmp.Counters {
+	t.Helper()
+	c, err := snmp.ReadNetns(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestE2EJSON(t *testing.T) {
+	ns := testutil.NewNS(t)
+	p := start(t, ns, "--json")
+	before := readCounters(t, ns)
+	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:53")
+	c4 := testutil.UDPSocket(t, ns, "127.0.0.1:43001", d4, true)
+	testutil.Send(t, c4, d4, 7, 12)
+	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:43002", d6, false), d6, 4, 30)
+	waitCounter(t, ns, before, "Udp.NoPorts", 7)
+	waitCounter(t, ns, before, "Udp6NoPorts", 4)
+	lines, code := p.stop(t)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	evs, sum := parseJSON(t, lines)
+	var n4, n6 int
+	for _, e := range evs {
+		want := jsonEvent{Type: "event", Kind: "noport", Family: "ipv4", Src: "127.0.0.1", Sport: 43001, Dst: "127.0.0.1", Dport: 9, Len: 20,
+			Ifindex: 1, Ifname: "lo", Netns: ns.Inode, ICMP: "sent"}
+		if e.Family == "ipv6" {
+			want = jsonEvent{Type: "event", Kind: "noport", Family: "ipv6", Src: "::1", Sport: 43002, Dst: "::1", Dport: 53, Len: 38,
+				Ifindex: 1, Ifname: "lo", Netns: ns.Inode, ICMP: "sent"}
+			n6++
+		} else {
+			n4++
+		}
+		got := e
+		got.Time, got.CPU, got.CtxPID, got.CtxComm = "", nil, nil, nil
+		if got != want {
+			t.Errorf("event\n got %+v\nwant %+v", got, want)
+		}
+	}
+	if n4 != 7 || n6 != 4 {
+		t.Errorf("got %d IPv4 and %d IPv6 events, want 7 and 4", n4, n6)
+	}
+	wantSum := jsonSummary{Type: "summary", Netns: ns.Inode, Printed: 11, PrintedNetns: 11, SeenIPv4: 7, SeenIPv6: 4,
+		UDPNoPorts: 7, UDP6NoPorts: 4, OutType3: 7, Icmp6Unreach: 4, Match: true, Complete: true}
+	if sum != wantSum {
+		t.Errorf("summary\n got %+v\nwant %+v", sum, wantSum)
+	}
+	if !strings.Contains(p.stderr.String(), "result: MATCH") {
+		t.Errorf("stderr lacks the MATCH statement:\n%s", p.stderr.String())
+	}
+}
+
+func TestE2EFiltersAndCount(t *testing.T) {
+	ns := testutil.NewNS(t)
+	p := start(t, ns, "--json", "-4", "--port", "9", "-c", "3")
+	before := readCounters(t, ns)
+	other, v6, nine := ap("127.0.0.1:10"), ap("[::1]:9"), ap("127.0.0.1:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", other, false), other, 2, 1)
+	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", v6, false), v6, 2, 1)
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", nine, false), nine, 3, 1)
+	waitCounter(t, ns, before, "Udp.NoPorts", 5)
+	lines, code := p.wait(t) // -c 3 stops it by itself
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	evs, sum := parseJSON(t, lines)
+	if len(evs) != 3 || sum.Printed != 3 {
+		t.Fatalf("%d events, summary printed %d; want 3", len(evs), sum.Printed)
+	}
+	for _, e := range evs {
+		if e.Family != "ipv4" || e.Dport != 9 {
+			t.Errorf("event %+v passed -4 --port 9", e)
+		}
+	}
+}
+
+func TestE2ENetnsFlagAndText(t *testing.T) {
+	traced, other := testutil.NewNS(t), testutil.NewNS(t)
+	// udptrace runs in `other` and traces `traced` by path.
+	p := start(t, other, "--netns", traced.Path)
+	before := readCounters(t, traced)
+	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
+	testutil.Send(t, testutil.UDPSocket(t, other, "127.0.0.1:0", d4, false), d4, 4, 1)
+	testutil.Send(t, testutil.UDPSocket(t, traced, "127.0.0.1:44001", d4, false), d4, 1, 1)
+	testutil.Send(t, testutil.UDPSocket(t, traced, "[::1]:44002", d6, false), d6, 1, 1)
+	waitCounter(t, traced, before, "Udp.NoPorts", 1)
+	waitCounter(t, traced, before, "Udp6NoPorts", 1)
+	lines, code := p.stop(t)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("want a header and 2 rows, got:\n%s", strings.Join(lines, "\n"))
+	}
+	for i, want := range []string{"127.0.0.1:44001", "[::1]:44002"} {
+		row := strings.Fields(lines[i+1])
+		if len(row) < 8 || row[1] != want || row[2] != strings.Replace(want, want[strings.LastIndex(want, ":")+1:], "9", 1) ||
+			row[4] != "lo" || row[5] != fmt.Sprint(traced.Inode) || row[6] != "sent" {
+			t.Errorf("row %q: want src %s, dst port 9, lo, netns %d, sent", lines[i+1], want, traced.Inode)
+		}
+	}
+	stderr := p.stderr.String()
+	if !strings.Contains(stderr, fmt.Sprintf("reconciled in netns %d", traced.Inode)) || !strings.Contains(stderr, "result: MATCH") {
+		t.Errorf("summary does not reconcile the traced namespace:\n%s", stderr)
+	}
+}
+
+// A stalled reader (stdout not drained) overflows a small ring: the loss is
+// reported live and at exit, and events + lost still equal NoPorts.
+func TestE2ELostIsReported(t *testing.T) {
+	ns := testutil.NewNS(t)
+	p := start(t, ns, "--json", "--ring-size", "4K")
+	before := readCounters(t, ns)
+	const n = 20000
+	dst := ap("127.0.0.1:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 1)
+	waitCounter(t, ns, before, "Udp.NoPorts", n)
+	time.Sleep(1500 * time.Millisecond) // let the live report fire
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	lines, code := p.wait(t)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	evs, sum := parseJSON(t, lines)
+	if sum.Lost == 0 || uint64(len(evs))+sum.Lost != n || sum.UDPNoPorts != n || !sum.Match || sum.Complete {
+		t.Fatalf("events %d + lost %d, NoPorts %d, match %v complete %v; want sum %d, lost > 0, match, incomplete",
+			len(evs), sum.Lost, sum.UDPNoPorts, sum.Match, sum.Complete, n)
+	}
+	stderr := p.stderr.String()
+	if !strings.Contains(stderr, "events lost in the last second") || !strings.Contains(stderr, "INCOMPLETE") {
+		t.Errorf("loss not reported live and at exit:\n%s", stderr)
+	}
+}
+
+func TestE2EBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--port", "70000"}, "--port"},
+		{[]string{"--port", "9-1"}, "--port"},
+		{[]string{"--port", "53,,54"}, "--port"},
+		{[]string{"--sport", "x"}, "--sport"},
+		{[]string{"--src", "300.1.1.1"}, "--src"},
+		{[]string{"--dst", "10.0.0.0/33"}, "--dst"},
+		{[]string{"-4", "--dst", "::1"}, "--src/--dst"},
+		{[]string{"--netns", "does-not-exist"}, "--netns"},
+		{[]string{"--netns", "/etc/passwd"}, "--netns"},
+		{[]string{"--netns", "1"}, "--netns"},
+		{[]string{"--ring-size", "3000"}, "--ring-size"},
+		{[]string{"-c", "-1"}, "-c"},
+		{[]string{"--duration", "soon"}, "--duration"},
+		{[]string{"--bogus"}, "--bogus"},
+		{[]string{"extra-arg"}, "extra-arg"},
+	} {
+		cmd := exec.Command(binary, tc.args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v: err %v, want exit code 2", tc.args, err)
+			continue
+		}
+		msg := stderr.String()
+		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "udptrace: ") {
+			t.Errorf("%v: stderr %q, want one line naming %s", tc.args, msg, tc.want)
+		}
+	}
+}
