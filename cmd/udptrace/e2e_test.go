@@ -45,14 +45,26 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdout io.ReadCloser
 	stderr bytes.Buffer
+	drain  chan struct{} // closed: start reading stdout
+	lines  chan []string // stdout's lines, once it is closed
 }
 
 // start runs udptrace inside ns (its own namespace is then ns) and waits
 // until it says it is ready.
 func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	t.Helper()
+	p := startStalled(t, ns, args...)
+	close(p.drain)
+	return p
+}
+
+// startStalled is start, but nothing reads udptrace's stdout until
+// p.drain is closed.
+func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
+	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	p := &proc{cmd: exec.Command(binary, append(args, "--ready-file", ready)...)}
+	p := &proc{cmd: exec.Command(binary, append(args, "--ready-file", ready)...),
+		drain: make(chan struct{}), lines: make(chan []string, 1)}
 	p.cmd.Stderr = &p.stderr
 	var err error
 	if p.stdout, err = p.cmd.StdoutPipe(); err != nil {
@@ -63,6 +75,16 @@ func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	go func() {
+		<-p.drain
+		var lines []string
+		sc := bufio.NewScanner(p.stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		p.lines <- lines
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(ready); err == nil {
@@ -86,12 +108,12 @@ func (p *proc) stop(t *testing.T) ([]string, int) {
 
 func (p *proc) wait(t *testing.T) ([]string, int) {
 	t.Helper()
-	var lines []string
-	sc := bufio.NewScanner(p.stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
+	select {
+	case <-p.drain:
+	default:
+		close(p.drain)
 	}
+	lines := <-p.lines
 	err := p.cmd.Wait()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -311,7 +333,7 @@ func TestE2ENetnsFlagAndText(t *testing.T) {
 // reported live and at exit, and events + lost still equal NoPorts.
 func TestE2ELostIsReported(t *testing.T) {
 	ns := testutil.NewNS(t)
-	p := start(t, ns, "--json", "--ring-size", "4K")
+	p := startStalled(t, ns, "--json", "--ring-size", "4K")
 	before := readCounters(t, ns)
 	const n = 20000
 	dst := ap("127.0.0.1:9")
@@ -370,5 +392,31 @@ func TestE2EBadInput(t *testing.T) {
 		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "udptrace: ") {
 			t.Errorf("%v: stderr %q, want one line naming %s", tc.args, msg, tc.want)
 		}
+	}
+}
+
+// The whole pipeline (ring, decode, JSON, pipe) keeps up with a loopback
+// flood without losing an event.
+func TestE2EFlood(t *testing.T) {
+	ns := testutil.NewNS(t)
+	p := start(t, ns, "--json")
+	before := readCounters(t, ns)
+	const n = 100_000
+	dst := ap("127.0.0.1:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 16)
+	waitCounter(t, ns, before, "Udp.NoPorts", n)
+	lines, code := p.stop(t)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	if len(lines) != n+1 {
+		t.Fatalf("%d lines, want %d events and a summary; stderr:\n%s", len(lines), n, p.stderr.String())
+	}
+	var sum jsonSummary
+	if err := json.Unmarshal([]byte(lines[n]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Printed != n || sum.Lost != 0 || sum.UDPNoPorts != n || !sum.Match || !sum.Complete {
+		t.Fatalf("summary %+v, want %d printed, none lost, match", sum, n)
 	}
 }
