@@ -40,6 +40,10 @@ const volatile bool filter_src = false;
 const volatile bool filter_dst = false;
 const volatile bool have_icmp4_hook = false; /* icmp:icmp_send attached */
 const volatile bool have_icmp6_hook = false; /* net:net_dev_queue attached */
+/* Wake the reader only once this much is queued: a wakeup per event costs
+ * more than the rest of the program. The reader also polls on a timer, so a
+ * lone event still shows up promptly. */
+const volatile __u64 wakeup_bytes = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -300,7 +304,8 @@ static __always_inline int handle_noport(struct sk_buff *skb)
 	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
 	bpf_core_read_str(e->ifname, sizeof(e->ifname), &dev->name);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+				 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	count(CNT_SUBMITTED);
 	return 0;
 }

@@ -104,10 +104,15 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		statsNS                     = cfg.ns.inode
 		countReached                bool
 	)
+	t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
 	for {
 		err := t.Reader.ReadInto(&rec)
 		if errors.Is(err, ringbuf.ErrFlushed) {
 			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
+			continue
 		}
 		if err != nil {
 			stopNow()
@@ -144,6 +149,7 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		// Flush when the ring is idle: cheap while flooding, prompt when not.
 		if rec.Remaining == 0 {
+			t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
 			if err := out.Flush(); err != nil {
 				stopNow()
 				close(done)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -41,6 +42,11 @@ type Config struct {
 	Src, Dst    []netip.Prefix
 	RingSize    int // bytes: a power of two, at least a page
 }
+
+// PollInterval bounds how long an event can wait in the ring: the BPF side
+// wakes the reader only when the ring fills up (see wakeup_bytes), so the
+// reader must also look on its own this often.
+const PollInterval = 50 * time.Millisecond
 
 // Tracer is a set of attached programs and the ring buffer they fill.
 type Tracer struct {
@@ -120,6 +126,7 @@ func Open(cfg Config) (*Tracer, error) {
 		"filter_dst":      len(cfg.Dst) > 0,
 		"have_icmp4_hook": t.ICMP4,
 		"have_icmp6_hook": t.ICMP6,
+		"wakeup_bytes":    uint64(cfg.RingSize / 16),
 	}
 	for name, v := range vars {
 		if err := spec.Variables[name].Set(v); err != nil {

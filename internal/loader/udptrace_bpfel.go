@@ -107,6 +107,7 @@ const (
 	udptraceVarUnusedEvent   = "unused_event"
 	udptraceVarUnusedKind    = "unused_kind"
 	udptraceVarUnusedVerdict = "unused_verdict"
+	udptraceVarWakeupBytes   = "wakeup_bytes"
 	udptraceVarWantFamily    = "want_family"
 )
 
@@ -186,6 +187,7 @@ type udptraceVariableSpecs struct {
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedVerdict *ebpf.VariableSpec `ebpf:"unused_verdict"`
+	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WantFamily    *ebpf.VariableSpec `ebpf:"want_family"`
 }
 
@@ -246,6 +248,7 @@ type udptraceVariables struct {
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedVerdict *ebpf.Variable `ebpf:"unused_verdict"`
+	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WantFamily    *ebpf.Variable `ebpf:"want_family"`
 }
 

@@ -38,8 +38,8 @@ type Report struct {
 	Input
 	// Match: every datagram the kernel counted in NoPorts was seen.
 	Match bool
-	// Complete: every seen datagram that passed the filters was printed
-	// (or deliberately skipped after -c); nothing was lost.
+	// Complete: every datagram of the namespace that passed the filters was
+	// printed (or deliberately skipped after -c); none was lost.
 	Complete bool
 }
 
@@ -48,7 +48,7 @@ func Reconcile(in Input) Report {
 	return Report{
 		Input:    in,
 		Match:    in.Seen4 == in.NoPorts && in.Seen6 == in.Udp6NoPorts,
-		Complete: in.Lost == 0 && in.PrintedNS+in.Unprinted+in.LostNS == in.PassedNS,
+		Complete: in.LostNS == 0 && in.PrintedNS+in.Unprinted+in.LostNS == in.PassedNS,
 	}
 }
 
@@ -67,7 +67,7 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Unprinted > 0 {
 		fmt.Fprintf(&b, ", %d more captured after the -c limit", r.Unprinted)
 	}
-	fmt.Fprintf(&b, "; lost in the ring buffer: %d\n", r.Lost)
+	fmt.Fprintf(&b, "; lost in the ring buffer: %d (%d from this netns)\n", r.Lost, r.LostNS)
 	fmt.Fprintf(&b, "  %-24s %10s %12s\n", "kernel counter", "delta", "udptrace saw")
 	fmt.Fprintf(&b, "  %-24s %10d %12d  %s\n", "Udp NoPorts", r.NoPorts, r.Seen4, mark(r.Seen4 == r.NoPorts))
 	fmt.Fprintf(&b, "  %-24s %10d %12d  %s\n", "Udp6NoPorts", r.Udp6NoPorts, r.Seen6, mark(r.Seen6 == r.Udp6NoPorts))
@@ -77,7 +77,7 @@ func (r Report) WriteText(w io.Writer) error {
 	case r.Match && r.Complete:
 		fmt.Fprintf(&b, "result: MATCH - udptrace saw every no-port datagram the kernel counted (%d), and lost none\n", r.NoPorts+r.Udp6NoPorts)
 	case r.Match:
-		fmt.Fprintf(&b, "result: MATCH, INCOMPLETE - the kernel counts agree, but %d events were lost in the ring buffer (raise --ring-size)\n", r.Lost)
+		fmt.Fprintf(&b, "result: MATCH, INCOMPLETE - the kernel counts agree, but %d of its events were lost in the ring buffer (raise --ring-size)\n", r.LostNS)
 	default:
 		fmt.Fprintf(&b, "result: MISMATCH - the kernel counted %d no-port datagrams, udptrace saw %d (traffic in flight at start or stop is counted on one side only)\n",
 			r.NoPorts+r.Udp6NoPorts, r.Seen4+r.Seen6)
