@@ -1,14 +1,19 @@
 # udptrace. `sudo make check` is the whole suite, as CI runs it.
+export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build generate check-generate deps test unit privileged vet check clean
+.PHONY: all build run generate check-generate deps test vet check clean vmlinux
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o udptrace ./cmd/udptrace
+
+# Trace until Ctrl-C; pass flags with ARGS="--json -4 --port 9".
+run: build
+	./udptrace $(ARGS)
 
 # Regenerate vmlinux.h-based BPF objects (needs clang, llvm, libbpf-dev).
 generate: deps
