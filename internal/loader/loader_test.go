@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
 
 	"github.com/udptrace/udptrace/internal/events"
 	"github.com/udptrace/udptrace/internal/filter"
@@ -414,5 +415,59 @@ func TestICMPRateLimitedOverVeth(t *testing.T) {
 	out6 := snmp.Sub(after, before).Get("Icmp6OutDestUnreachs")
 	if verdicts[6][events.ICMPSent] != out6 || verdicts[6][events.ICMPUnknown] != n-out6 || out6 == n {
 		t.Errorf("IPv6 verdicts %v, Icmp6OutDestUnreachs delta %d of %d", verdicts[6], out6, n)
+	}
+}
+
+// Datagrams that take the less common paths: reassembled fragments, IPv6
+// extension headers, and broadcast (which never counts as NoPorts).
+func TestUnusualDatagrams(t *testing.T) {
+	a, b := testutil.NewNS(t), testutil.NewNS(t)
+	testutil.Veth(t, a, "va", "10.201.0.1/24,fd00:201::1/64", b, "vb", "10.201.0.2/24,fd00:201::2/64")
+	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
+	before := counters(t, b)
+
+	// 4000 bytes over a 1500-byte MTU: fragmented, reassembled before UDP.
+	d4, d6 := ap("10.201.0.2:9"), ap("[fd00:201::2]:9")
+	testutil.Send(t, testutil.UDPSocket(t, a, "10.201.0.1:45001", d4, false), d4, 1, 4000)
+	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:201::1]:45002", d6, false), d6, 1, 4000)
+
+	// A hop-by-hop options header in front of UDP (PadN, 8 bytes).
+	hbh := testutil.UDPSocket(t, a, "[fd00:201::1]:45003", d6, false)
+	rc, err := hbh.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string([]byte{0, 0, 1, 4, 0, 0, 0, 0}))
+	})
+	if serr != nil {
+		t.Fatalf("IPV6_HOPOPTS: %v", serr)
+	}
+	testutil.Send(t, hbh, d6, 1, 5)
+
+	// Broadcast to a closed port: dropped without touching NoPorts.
+	bc := testutil.UDPSocket(t, a, "10.201.0.1:45004", ap("10.201.0.255:9"), false)
+	rc, _ = bc.SyscallConn()
+	rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	testutil.Send(t, bc, ap("10.201.0.255:9"), 3, 5)
+
+	waitNoPorts(t, tr, b, before, 1, 2)
+	var got []seen
+	for _, e := range drain(t, tr) {
+		got = append(got, seen{Src: netip.AddrPortFrom(e.Src, e.SPort), Dst: netip.AddrPortFrom(e.Dst, e.DPort), Len: e.Len})
+	}
+	want := []seen{
+		{Src: ap("10.201.0.1:45001"), Dst: d4, Len: 4008},
+		{Src: ap("[fd00:201::1]:45002"), Dst: d6, Len: 4008},
+		{Src: ap("[fd00:201::1]:45003"), Dst: d6, Len: 13},
+	}
+	sortSeen(got)
+	sortSeen(want)
+	if diff := cmp.Diff(want, got, addrPorts); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 }
