@@ -147,6 +147,32 @@ static __always_inline bool addr_in(void *set, __u8 family, const __u8 *addr)
 	return bpf_map_lookup_elem(set, &key) != NULL;
 }
 
+#define CHECKSUM_UNNECESSARY_ 1
+#define CHECKSUM_PARTIAL_ 3
+
+/* __udp6_lib_rcv sets NO_SOCKET *before* its checksum checks, so a corrupt
+ * datagram to a closed port is dropped with that reason too, yet counted in
+ * Udp6InCsumErrors, not Udp6NoPorts. One that reached NOPORTS has a non-zero
+ * checksum and passed udp_lib_checksum_complete(), which leaves
+ * skb_csum_unnecessary() true: replicate that test. */
+static __always_inline bool udp6_checksum_passed(struct sk_buff *skb, __u16 check)
+{
+	__u8 ip_summed;
+
+	if (check == 0)
+		return false;
+	ip_summed = BPF_CORE_READ_BITFIELD_PROBED(skb, ip_summed);
+	if (ip_summed == CHECKSUM_UNNECESSARY_ || BPF_CORE_READ_BITFIELD_PROBED(skb, csum_valid))
+		return true;
+	if (ip_summed == CHECKSUM_PARTIAL_) {
+		unsigned char *head = BPF_CORE_READ(skb, head);
+		unsigned char *data = BPF_CORE_READ(skb, data);
+
+		return (long)BPF_CORE_READ(skb, csum_start) - (data - head) >= 0;
+	}
+	return false;
+}
+
 /* A parsed no-port datagram, before it becomes an event. */
 struct datagram {
 	__u8 saddr[16];
@@ -197,6 +223,8 @@ static __always_inline bool parse_datagram(struct sk_buff *skb, struct datagram 
 		return false;
 	}
 	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
+		return false;
+	if (d->family == 6 && !udp6_checksum_passed(skb, uh.check))
 		return false;
 	d->sport = bpf_ntohs(uh.source);
 	d->dport = bpf_ntohs(uh.dest);

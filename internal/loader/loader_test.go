@@ -471,3 +471,48 @@ func TestUnusualDatagrams(t *testing.T) {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 }
+
+// A datagram with a bad checksum to a closed port is a checksum error, not a
+// NoPorts hit. IPv6 drops it with reason NO_SOCKET all the same (the reason
+// is set before the checksum checks), so the BPF side must tell them apart.
+func TestBadChecksumIsNotAnEvent(t *testing.T) {
+	ns := testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
+	before := counters(t, ns)
+	// Raw sockets send the UDP header as written, checksum included.
+	bad := func(family int, dst unix.Sockaddr, check uint16) {
+		t.Helper()
+		err := ns.Do(func() error {
+			fd, err := unix.Socket(family, unix.SOCK_RAW, unix.IPPROTO_UDP)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			pkt := []byte{0x9c, 0x40, 0, 9, 0, 12, byte(check >> 8), byte(check), 'a', 'b', 'c', 'd'}
+			return unix.Sendto(fd, pkt, 0, dst)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad(unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}, 0x1234)
+	bad(unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}, 0) // zero is invalid in IPv6
+	bad(unix.AF_INET, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}, 0x1234)
+	d6 := ap("[::1]:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:46001", d6, false), d6, 1, 4)
+	waitNoPorts(t, tr, ns, before, 0, 1)
+	after := counters(t, ns)
+	if d := snmp.Sub(after, before).Get("Udp6InCsumErrors"); d != 2 {
+		t.Errorf("Udp6InCsumErrors delta %d, want 2", d)
+	}
+	if d := snmp.Sub(after, before).Get("Udp.InCsumErrors"); d != 1 {
+		t.Errorf("Udp InCsumErrors delta %d, want 1", d)
+	}
+	evs := drain(t, tr)
+	if len(evs) != 1 || evs[0].SPort != 46001 {
+		t.Fatalf("got %d events (%v), want only the valid datagram from port 46001", len(evs), evs)
+	}
+	if c, _ := tr.Counters(); c.NoPort4NS != 0 || c.NoPort6NS != 1 {
+		t.Fatalf("counters %+v, want 0 IPv4 and 1 IPv6", c)
+	}
+}
