@@ -31,6 +31,20 @@ const (
 	LPMKeySize = unsafe.Sizeof(udptraceLpmKey{})
 )
 
+// CStructSize returns the size of a struct as the compiler laid it out in
+// the embedded BPF object (from its BTF).
+func CStructSize(name string) (int, error) {
+	spec, err := loadUdptrace()
+	if err != nil {
+		return 0, err
+	}
+	var st *btf.Struct
+	if err := spec.Types.TypeByName(name, &st); err != nil {
+		return 0, err
+	}
+	return int(st.Size), nil
+}
+
 // Config says what to trace. The zero value traces every namespace and
 // family with no filter.
 type Config struct {
@@ -170,7 +184,7 @@ func Open(cfg Config) (*Tracer, error) {
 func requireDropReasons(kernel *btf.Spec) error {
 	var reasons *btf.Enum
 	if err := kernel.TypeByName("skb_drop_reason", &reasons); err != nil {
-		return fmt.Errorf("this kernel has no skb drop reasons (added in Linux 5.17), so the kfree_skb tracepoint cannot tell a no-port drop from others")
+		return fmt.Errorf("this kernel has no skb drop reasons, so the kfree_skb tracepoint cannot tell a no-port drop from others: the tracepoint backend needs Linux 5.17 or later")
 	}
 	for _, v := range reasons.Values {
 		if v.Name == "SKB_DROP_REASON_NO_SOCKET" {

@@ -21,6 +21,13 @@ import (
 )
 
 func TestRecordSizeMatchesC(t *testing.T) {
+	size, err := loader.CStructSize("event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size != events.RecordSize {
+		t.Fatalf("C struct event is %d bytes in the BPF object's BTF, events.RecordSize is %d", size, events.RecordSize)
+	}
 	if got := loader.EventSize; got != events.RecordSize {
 		t.Fatalf("C struct event is %d bytes, events.RecordSize is %d", got, events.RecordSize)
 	}
