@@ -7,8 +7,21 @@
  *     __UDP_INC_STATS(net, UDP_MIB_NOPORTS, ...);
  *     icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0);   (icmpv6_send)
  *     kfree_skb_reason(skb, SKB_DROP_REASON_NO_SOCKET);          (sk_skb_reason_drop)
- * all in one softirq on one CPU. The ICMP reply is therefore seen first and
- * parked in a per-CPU slot; the drop that follows picks it up.
+ * all in one softirq on one CPU. Three backends see this path, each from the
+ * points its kernel offers, and feed one pipeline (draft -> wanted ->
+ * account_and_submit) so that their events are identical:
+ *
+ * tracepoint  tp_btf/kfree_skb with reason NO_SOCKET (5.17+). The ICMP reply
+ *             is seen first (tp_btf/icmp_send; ICMPv6 at net_dev_queue) and
+ *             parked in a per-CPU slot that the drop picks up.
+ * fentry      fentry/fexit on __udp{4,6}_lib_rcv open a per-CPU window; a
+ *             port-unreachable built for the same skb inside the window
+ *             (__icmp_send / icmp6_send) *is* the no-port path, since nothing
+ *             else there sends one. icmp_glue_bits / icmpv6_getfrag, the
+ *             callbacks that copy the reply's payload, run only for a reply
+ *             that passed the rate limits: that is the "sent" verdict. The
+ *             event is submitted when the window closes.
+ * kprobe      the same points through kprobes/kretprobes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -173,20 +186,11 @@ static __always_inline bool udp6_checksum_passed(struct sk_buff *skb, __u16 chec
 	return false;
 }
 
-/* A parsed no-port datagram, before it becomes an event. */
-struct datagram {
-	__u8 saddr[16];
-	__u8 daddr[16];
-	__u16 sport;
-	__u16 dport;
-	__u16 ulen;
-	__u8 family;
-};
-
-/* Reads the IP and UDP headers of a datagram in the UDP receive path (network
- * and transport headers are set). Returns false for anything but UDP proper:
- * TCP and UDP-Lite share the NO_SOCKET reason but not the Udp NoPorts counter. */
-static __always_inline bool parse_datagram(struct sk_buff *skb, struct datagram *d)
+/* Fills the datagram part of an event from a skb in the UDP receive path
+ * (network and transport headers are set): addresses, ports, length, family,
+ * and the receiving device's namespace. Returns false for anything but UDP
+ * proper: TCP and UDP-Lite share the NO_SOCKET reason, not the counter. */
+static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool check_csum6)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
@@ -201,9 +205,10 @@ static __always_inline bool parse_datagram(struct sk_buff *skb, struct datagram 
 			return false;
 		if (iph.protocol != IPPROTO_UDP)
 			return false;
-		__builtin_memcpy(d->saddr, &iph.saddr, 4);
-		__builtin_memcpy(d->daddr, &iph.daddr, 4);
-		d->family = 4;
+		__builtin_memset(e->saddr, 0, sizeof(e->saddr) + sizeof(e->daddr));
+		__builtin_memcpy(e->saddr, &iph.saddr, 4);
+		__builtin_memcpy(e->daddr, &iph.daddr, 4);
+		e->family = 4;
 	} else if (proto == ETH_P_IPV6) {
 		struct inet6_skb_parm *cb = (void *)&skb->cb;
 		__u16 nhoff = BPF_CORE_READ(cb, nhoff);
@@ -215,21 +220,89 @@ static __always_inline bool parse_datagram(struct sk_buff *skb, struct datagram 
 			return false;
 		if (nexthdr != IPPROTO_UDP)
 			return false;
-		if (bpf_probe_read_kernel(d->saddr, 32,
-					  head + nh + offsetof(struct ipv6hdr, saddr)))
+		if (bpf_probe_read_kernel(e->saddr, sizeof(e->saddr), head + nh + offsetof(struct ipv6hdr, saddr)))
 			return false;
-		d->family = 6;
+		if (bpf_probe_read_kernel(e->daddr, sizeof(e->daddr), head + nh + offsetof(struct ipv6hdr, daddr)))
+			return false;
+		e->family = 6;
 	} else {
 		return false;
 	}
 	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
 		return false;
-	if (d->family == 6 && !udp6_checksum_passed(skb, uh.check))
+	if (check_csum6 && e->family == 6 && !udp6_checksum_passed(skb, uh.check))
 		return false;
-	d->sport = bpf_ntohs(uh.source);
-	d->dport = bpf_ntohs(uh.dest);
-	d->ulen = bpf_ntohs(uh.len);
+	e->sport = bpf_ntohs(uh.source);
+	e->dport = bpf_ntohs(uh.dest);
+	e->ulen = bpf_ntohs(uh.len);
+	e->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	e->kind = KIND_NOPORT;
+	e->icmp = ICMP_UNKNOWN;
+	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
 	return true;
+}
+
+/* The user's filters, applied before anything is queued. */
+static __always_inline bool wanted(const struct event *e)
+{
+	if (target_netns && e->netns != target_netns)
+		return false;
+	if (want_family && e->family != want_family)
+		return false;
+	if (filter_dport && !port_in(&dport_set, e->dport))
+		return false;
+	if (filter_sport && !port_in(&sport_set, e->sport))
+		return false;
+	if (filter_src && !addr_in(&src_set, e->family, e->saddr))
+		return false;
+	if (filter_dst && !addr_in(&dst_set, e->family, e->daddr))
+		return false;
+	return true;
+}
+
+/* The rest of an event, read only for events that will be queued: time,
+ * device, and the task running the receive path. */
+static __always_inline void fill_context(struct sk_buff *skb, struct event *e)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->ifindex = BPF_CORE_READ(dev, ifindex);
+	bpf_core_read_str(e->ifname, sizeof(e->ifname), &dev->name);
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* Counts the datagram for the summary (before filters, in stats_netns) and
+ * queues the event if the filters wanted it. */
+static __always_inline void account_and_submit(const struct event *e, bool want)
+{
+	bool ns = e->netns == stats_netns;
+	struct event *r;
+
+	if (ns) {
+		count(e->family == 4 ? CNT_NOPORT4_NS : CNT_NOPORT6_NS);
+		if (e->icmp == ICMP_SENT)
+			count(e->family == 4 ? CNT_ICMP4_SENT_NS : CNT_ICMP6_SENT_NS);
+	}
+	if (!want)
+		return;
+	if (ns)
+		count(CNT_PASSED_NS);
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(CNT_LOST);
+		if (ns)
+			count(CNT_LOST_NS);
+		return;
+	}
+	__builtin_memcpy(r, e, sizeof(*r));
+	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+				 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	count(CNT_SUBMITTED);
 }
 
 static __always_inline bool eq16(const __u8 *a, const __u8 *b)
@@ -242,7 +315,7 @@ static __always_inline bool eq16(const __u8 *a, const __u8 *b)
 	return diff == 0;
 }
 
-static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct datagram *d)
+static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct event *d)
 {
 	__u32 key = d->family == 4 ? 0 : 1;
 	struct icmp_mark *m;
@@ -272,71 +345,7 @@ static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct datag
 	return d->family == 4 ? ICMP_NOT_SENT : ICMP_UNKNOWN;
 }
 
-static __always_inline int handle_noport(struct sk_buff *skb)
-{
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	__u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	struct datagram d = {};
-	struct event *e;
-	__u8 icmp;
-	__u64 id;
-
-	if (!parse_datagram(skb, &d))
-		return 0;
-	icmp = icmp_verdict(skb, &d);
-
-	/* Counted before any filter, for the summary's reconciliation. */
-	if (netns == stats_netns) {
-		count(d.family == 4 ? CNT_NOPORT4_NS : CNT_NOPORT6_NS);
-		if (icmp == ICMP_SENT)
-			count(d.family == 4 ? CNT_ICMP4_SENT_NS : CNT_ICMP6_SENT_NS);
-	}
-
-	if (target_netns && netns != target_netns)
-		return 0;
-	if (want_family && d.family != want_family)
-		return 0;
-	if (filter_dport && !port_in(&dport_set, d.dport))
-		return 0;
-	if (filter_sport && !port_in(&sport_set, d.sport))
-		return 0;
-	if (filter_src && !addr_in(&src_set, d.family, d.saddr))
-		return 0;
-	if (filter_dst && !addr_in(&dst_set, d.family, d.daddr))
-		return 0;
-	if (netns == stats_netns)
-		count(CNT_PASSED_NS);
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(CNT_LOST);
-		if (netns == stats_netns)
-			count(CNT_LOST_NS);
-		return 0;
-	}
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	__builtin_memcpy(e->saddr, d.saddr, 16);
-	__builtin_memcpy(e->daddr, d.daddr, 16);
-	e->netns = netns;
-	e->ifindex = BPF_CORE_READ(dev, ifindex);
-	id = bpf_get_current_pid_tgid();
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->cpu = bpf_get_smp_processor_id();
-	e->sport = d.sport;
-	e->dport = d.dport;
-	e->ulen = d.ulen;
-	e->family = d.family;
-	e->icmp = icmp;
-	e->kind = KIND_NOPORT;
-	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
-	bpf_core_read_str(e->ifname, sizeof(e->ifname), &dev->name);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-				 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-	count(CNT_SUBMITTED);
-	return 0;
-}
+/* ---- tracepoint backend ---- */
 
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
@@ -344,7 +353,18 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 	/* The enum is renumbered across kernels: never hard-code it. */
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
 		return 0;
-	return handle_noport(skb);
+
+	struct event e;
+	bool want;
+
+	if (!draft(skb, &e, true))
+		return 0;
+	e.icmp = icmp_verdict(skb, &e);
+	want = wanted(&e);
+	if (want)
+		fill_context(skb, &e);
+	account_and_submit(&e, want);
+	return 0;
 }
 
 SEC("tp_btf/icmp_send")
@@ -402,5 +422,220 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb)
 	m->sport = bpf_ntohs(q.uh.source);
 	m->dport = bpf_ntohs(q.uh.dest);
 	m->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* ---- fentry and kprobe backends ---- */
+
+enum window_state {
+	WIN_IDLE = 0,
+	WIN_OPEN,   /* inside __udp{4,6}_lib_rcv for skb */
+	WIN_NOPORT, /* ... which built a port-unreachable for it */
+};
+
+/* One per CPU and family: the receive call in progress and, once it turns
+ * out to be a no-port datagram, its event. The skb may be freed before the
+ * window closes, so everything is read when the reply is built. */
+struct rcv_window {
+	__u64 skb;
+	__u8 state;
+	__u8 want;
+	__u8 sent;
+	__u8 _pad[5];
+	struct event ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2); /* 0: IPv4, 1: IPv6 */
+	__type(key, __u32);
+	__type(value, struct rcv_window);
+} windows SEC(".maps");
+
+static __always_inline void rcv_enter(__u32 fam, struct sk_buff *skb)
+{
+	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
+
+	if (w) {
+		w->skb = (__u64)skb;
+		w->state = WIN_OPEN;
+	}
+}
+
+static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb)
+{
+	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
+
+	/* Only a reply to the datagram being received: netfilter's REJECT
+	 * also sends port-unreachable, but before UDP ever sees the skb. */
+	if (!w || w->state != WIN_OPEN || w->skb != (__u64)skb)
+		return;
+	if (!draft(skb, &w->ev, false)) {
+		w->state = WIN_IDLE;
+		return;
+	}
+	w->want = wanted(&w->ev);
+	if (w->want)
+		fill_context(skb, &w->ev);
+	w->sent = 0;
+	w->state = WIN_NOPORT;
+}
+
+/* The reply's payload is being copied: it passed the rate limits. */
+static __always_inline void reply_copied(__u32 fam, __u64 orig_skb)
+{
+	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
+
+	if (w && w->state == WIN_NOPORT && w->skb == orig_skb)
+		w->sent = 1;
+}
+
+static __always_inline void rcv_exit(__u32 fam)
+{
+	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
+
+	if (!w)
+		return;
+	if (w->state == WIN_NOPORT) {
+		w->ev.icmp = w->sent ? ICMP_SENT : ICMP_NOT_SENT;
+		account_and_submit(&w->ev, w->want);
+	}
+	w->state = WIN_IDLE;
+	w->skb = 0;
+}
+
+static __always_inline void icmp4_send(struct sk_buff *skb, int type, int code)
+{
+	if (type == ICMP_DEST_UNREACH_ && code == ICMP_PORT_UNREACH_)
+		unreach_built(0, skb);
+}
+
+static __always_inline void icmp6_send_(struct sk_buff *skb, int type, int code)
+{
+	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
+		unreach_built(1, skb);
+}
+
+/* icmp_glue_bits(from = struct icmp_bxm *), icmpv6_getfrag(from = struct
+ * icmpv6_msg *): both start with the offending skb. */
+static __always_inline void glue4(void *from)
+{
+	reply_copied(0, (__u64)BPF_CORE_READ((struct icmp_bxm *)from, skb));
+}
+
+static __always_inline void glue6(void *from)
+{
+	reply_copied(1, (__u64)BPF_CORE_READ((struct icmpv6_msg *)from, skb));
+}
+
+SEC("fentry/__udp4_lib_rcv")
+int BPF_PROG(fe_udp4_rcv, struct sk_buff *skb)
+{
+	rcv_enter(0, skb);
+	return 0;
+}
+
+SEC("fexit/__udp4_lib_rcv")
+int BPF_PROG(fx_udp4_rcv)
+{
+	rcv_exit(0);
+	return 0;
+}
+
+SEC("fentry/__udp6_lib_rcv")
+int BPF_PROG(fe_udp6_rcv, struct sk_buff *skb)
+{
+	rcv_enter(1, skb);
+	return 0;
+}
+
+SEC("fexit/__udp6_lib_rcv")
+int BPF_PROG(fx_udp6_rcv)
+{
+	rcv_exit(1);
+	return 0;
+}
+
+SEC("fentry/__icmp_send")
+int BPF_PROG(fe_icmp_send, struct sk_buff *skb, int type, int code)
+{
+	icmp4_send(skb, type, code);
+	return 0;
+}
+
+SEC("fentry/icmp6_send")
+int BPF_PROG(fe_icmp6_send, struct sk_buff *skb, __u8 type, __u8 code)
+{
+	icmp6_send_(skb, type, code);
+	return 0;
+}
+
+SEC("fentry/icmp_glue_bits")
+int BPF_PROG(fe_icmp_glue_bits, void *from)
+{
+	glue4(from);
+	return 0;
+}
+
+SEC("fentry/icmpv6_getfrag")
+int BPF_PROG(fe_icmpv6_getfrag, void *from)
+{
+	glue6(from);
+	return 0;
+}
+
+SEC("kprobe/__udp4_lib_rcv")
+int BPF_KPROBE(kp_udp4_rcv, struct sk_buff *skb)
+{
+	rcv_enter(0, skb);
+	return 0;
+}
+
+SEC("kretprobe/__udp4_lib_rcv")
+int BPF_KRETPROBE(kr_udp4_rcv)
+{
+	rcv_exit(0);
+	return 0;
+}
+
+SEC("kprobe/__udp6_lib_rcv")
+int BPF_KPROBE(kp_udp6_rcv, struct sk_buff *skb)
+{
+	rcv_enter(1, skb);
+	return 0;
+}
+
+SEC("kretprobe/__udp6_lib_rcv")
+int BPF_KRETPROBE(kr_udp6_rcv)
+{
+	rcv_exit(1);
+	return 0;
+}
+
+SEC("kprobe/__icmp_send")
+int BPF_KPROBE(kp_icmp_send, struct sk_buff *skb, int type, int code)
+{
+	icmp4_send(skb, type, code);
+	return 0;
+}
+
+SEC("kprobe/icmp6_send")
+int BPF_KPROBE(kp_icmp6_send, struct sk_buff *skb, __u8 type, __u8 code)
+{
+	icmp6_send_(skb, type, code);
+	return 0;
+}
+
+SEC("kprobe/icmp_glue_bits")
+int BPF_KPROBE(kp_icmp_glue_bits, void *from)
+{
+	glue4(from);
+	return 0;
+}
+
+SEC("kprobe/icmpv6_getfrag")
+int BPF_KPROBE(kp_icmpv6_getfrag, void *from)
+{
+	glue6(from);
 	return 0;
 }

@@ -19,13 +19,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udptrace/udptrace/internal/loader"
 	"github.com/udptrace/udptrace/internal/snmp"
 	"github.com/udptrace/udptrace/internal/testutil"
 )
 
-var binary string // built once by TestMain
+// binary is the udptrace under test: $UDPTRACE_BIN when set (a prebuilt
+// static binary, as in the vmtest guest, which has no Go toolchain),
+// otherwise built once by TestMain.
+var binary string
 
 func TestMain(m *testing.M) {
+	if bin := os.Getenv("UDPTRACE_BIN"); bin != "" {
+		binary = bin
+		os.Exit(runMain(m))
+	}
 	dir, err := os.MkdirTemp("", "udptrace-e2e")
 	if err != nil {
 		panic(err)
@@ -36,9 +44,25 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build udptrace: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := runMain(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// runMain runs the tests unless the backend chosen with UDPTRACE_BACKEND
+// cannot run on this kernel (then it prints VMTEST-UNSUPPORTED, see
+// testutil.RunMain).
+func runMain(m *testing.M) int {
+	return testutil.RunMain(m, func(b string) error { return loader.Check(loader.Backend(b)) })
+}
+
+// backendArgs passes the backend chosen with UDPTRACE_BACKEND to udptrace;
+// without the variable udptrace picks its own default.
+func backendArgs() []string {
+	if os.Getenv(testutil.BackendEnv) == "" {
+		return nil
+	}
+	return []string{"--backend", testutil.Backend()}
 }
 
 type proc struct {
@@ -63,7 +87,8 @@ func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
 func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	p := &proc{cmd: exec.Command(binary, append(args, "--ready-file", ready)...),
+	args = append(append(backendArgs(), args...), "--ready-file", ready)
+	p := &proc{cmd: exec.Command(binary, args...),
 		drain: make(chan struct{}), lines: make(chan []string, 1)}
 	p.cmd.Stderr = &p.stderr
 	var err error

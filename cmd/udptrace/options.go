@@ -25,6 +25,7 @@ type options struct {
 	duration      time.Duration
 	readyFile     string
 	ringSize      string
+	backend       string
 }
 
 func (o *options) register(c *cobra.Command) {
@@ -42,6 +43,7 @@ func (o *options) register(c *cobra.Command) {
 	f.DurationVarP(&o.duration, "duration", "d", 0, "stop after `D`, e.g. 30s, 5m")
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
+	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe (see udptrace doctor)")
 }
 
 // config is a validated run configuration.
@@ -89,6 +91,9 @@ func (o *options) config() (config, error) {
 	}
 	if o.duration < 0 {
 		return c, usagef("--duration %s: want a positive duration such as 30s", o.duration)
+	}
+	if c.loader.Backend, err = loader.ParseBackend(o.backend); err != nil {
+		return c, usagef("--backend: %v", err)
 	}
 	if c.loader.RingSize, err = parseSize(o.ringSize); err != nil {
 		return c, usagef("--ring-size %q: %v", o.ringSize, err)

@@ -69,8 +69,17 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if cfg.loader.TargetNetns != 0 {
 		scope = fmt.Sprintf("netns %d", cfg.loader.TargetNetns)
 	}
-	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s (hooks %s). Ctrl-C to stop.\n",
-		scope, strings.Join(t.Hooks, ", "))
+	chosen := string(t.Backend)
+	if cfg.loader.Backend == loader.Auto {
+		chosen += " (auto)"
+	}
+	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s; backend %s: %s. Ctrl-C to stop.\n",
+		scope, chosen, strings.Join(t.Hooks, ", "))
+	if verbose {
+		for _, err := range t.Skipped {
+			fmt.Fprintf(stderr, "udptrace: backend %v\n", err)
+		}
+	}
 	if cfg.readyFile != "" {
 		if err := os.WriteFile(cfg.readyFile, []byte("ready\n"), 0o644); err != nil {
 			return fmt.Errorf("--ready-file: %w", err)

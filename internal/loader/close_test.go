@@ -16,7 +16,7 @@ import (
 // accumulate kernel objects from runs of udptrace.
 func TestCloseReleasesEverything(t *testing.T) {
 	testutil.RequireRoot(t)
-	tr, err := Open(Config{})
+	tr, err := Open(Config{Backend: Backend(testutil.Backend())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +41,8 @@ func TestCloseReleasesEverything(t *testing.T) {
 		id, _ := info.ID()
 		maps = append(maps, id)
 	}
-	if len(progs) != 3 || len(maps) < 7 {
-		t.Fatalf("%d programs and %d maps loaded, want 3 and at least 7", len(progs), len(maps))
+	if want := len(tr.Hooks); len(progs) != want || want < 3 || len(maps) < 7 {
+		t.Fatalf("%d programs (hooks %v) and %d maps loaded, want one per hook and at least 7 maps", len(progs), tr.Hooks, len(maps))
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
 	"time"
 	"unsafe"
@@ -54,7 +55,8 @@ type Config struct {
 	DPorts      []filter.PortRange
 	SPorts      []filter.PortRange
 	Src, Dst    []netip.Prefix
-	RingSize    int // bytes: a power of two, at least a page
+	RingSize    int     // bytes: a power of two, at least a page
+	Backend     Backend // "" or Auto: the first of Backends that works
 }
 
 // PollInterval bounds how long an event can wait in the ring: the BPF side
@@ -71,6 +73,10 @@ type Tracer struct {
 	// ICMP4, ICMP6 report whether ICMP replies can be seen per family;
 	// without them events say "unknown".
 	ICMP4, ICMP6 bool
+	// Backend is the backend in use; Skipped says why Auto passed over
+	// the ones before it.
+	Backend Backend
+	Skipped []error
 
 	coll  *ebpf.Collection
 	links []link.Link
@@ -96,7 +102,51 @@ func (e *VerifierError) Error() string {
 
 func (e *VerifierError) Unwrap() error { return e.err }
 
-// Open loads and attaches the tracepoint programs.
+// Backend is a way of hooking the kernel's no-port path.
+type Backend string
+
+// The backends. Auto tries them in the order of Backends.
+const (
+	Auto       Backend = "auto"
+	FEntry     Backend = "fentry"     // fentry/fexit: BTF trampolines (5.5+, needs BPF trampoline support)
+	Tracepoint Backend = "tracepoint" // tp_btf on kfree_skb's drop reason (5.17+)
+	Kprobe     Backend = "kprobe"     // kprobes, for kernels without trampolines
+)
+
+// Backends lists the concrete backends, most exact and cheapest first: fentry
+// sees the no-port path itself and both ICMP verdicts; the tracepoints
+// cannot always tell an IPv6 verdict; kprobes see what fentry sees, slower.
+var Backends = []Backend{FEntry, Tracepoint, Kprobe}
+
+// ParseBackend accepts "auto", "" (auto) and the concrete backend names.
+func ParseBackend(s string) (Backend, error) {
+	switch b := Backend(s); b {
+	case "", Auto:
+		return Auto, nil
+	case FEntry, Tracepoint, Kprobe:
+		return b, nil
+	}
+	return "", fmt.Errorf("%q is not a backend (want auto, fentry, tracepoint or kprobe)", s)
+}
+
+// sections maps a backend to the ELF section prefixes of its programs.
+var sections = map[Backend][]string{
+	Tracepoint: {"tp_btf/"},
+	FEntry:     {"fentry/", "fexit/"},
+	Kprobe:     {"kprobe/", "kretprobe/"},
+}
+
+// BackendError says why a backend cannot run here.
+type BackendError struct {
+	Backend Backend
+	Err     error
+}
+
+func (e *BackendError) Error() string { return fmt.Sprintf("%s: %v", e.Backend, e.Err) }
+func (e *BackendError) Unwrap() error { return e.Err }
+
+// Open loads and attaches the programs of cfg.Backend; with Auto, of the
+// first backend in Backends that works on this kernel.
 func Open(cfg Config) (*Tracer, error) {
 	if cfg.RingSize == 0 {
 		cfg.RingSize = DefaultRingSize
@@ -105,28 +155,98 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, permission(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
+		return nil, privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
 	}
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoBTF, err)
 	}
-	if err := requireDropReasons(kernel); err != nil {
+	b, err := ParseBackend(string(cfg.Backend))
+	if err != nil {
 		return nil, err
+	}
+	if b != Auto {
+		t, err := open(cfg, b, kernel)
+		if err == nil || errors.Is(err, ErrPermission) {
+			return t, err
+		}
+		var works []string
+		for _, other := range Backends {
+			if other != b && Check(other) == nil {
+				works = append(works, string(other))
+			}
+		}
+		hint := "no other backend works here either"
+		if len(works) > 0 {
+			hint = "backends that work here: " + strings.Join(works, ", ")
+		}
+		return nil, fmt.Errorf("backend %s cannot run on this kernel: %w (%s)", b, err, hint)
+	}
+	var errs []error
+	for _, b := range Backends {
+		t, err := open(cfg, b, kernel)
+		if err == nil {
+			t.Skipped = errs
+			return t, nil
+		}
+		if errors.Is(err, ErrPermission) {
+			return nil, err
+		}
+		errs = append(errs, &BackendError{b, err})
+	}
+	return nil, fmt.Errorf("no backend can run on this kernel: %w", errors.Join(errs...))
+}
+
+// Check reports whether backend b loads and attaches on this kernel, by
+// doing so briefly.
+func Check(b Backend) error {
+	if b == Auto || b == "" {
+		t, err := Open(Config{RingSize: os.Getpagesize()})
+		if err != nil {
+			return err
+		}
+		return t.Close()
+	}
+	if _, err := ParseBackend(string(b)); err != nil {
+		return err
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoBTF, err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
+	}
+	t, err := open(Config{RingSize: os.Getpagesize()}, b, kernel)
+	if err != nil {
+		return err
+	}
+	return t.Close()
+}
+
+func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
+	t := &Tracer{Backend: b}
+	if b == Tracepoint {
+		if err := requireDropReasons(kernel); err != nil {
+			return nil, err
+		}
+		t.ICMP4 = cfg.Family != 6 && hasTracepoint(kernel, "icmp_send")
+		t.ICMP6 = cfg.Family != 4 && hasTracepoint(kernel, "net_dev_queue")
+	} else {
+		if err := requireHooks(b, kernel); err != nil {
+			return nil, err
+		}
+		t.ICMP4, t.ICMP6 = cfg.Family != 6, cfg.Family != 4
 	}
 
 	spec, err := loadUdptrace()
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
 	}
-	t := &Tracer{Hooks: []string{"tp_btf/kfree_skb"}}
-	t.ICMP4 = cfg.Family != 6 && hasTracepoint(kernel, "icmp_send")
-	t.ICMP6 = cfg.Family != 4 && hasTracepoint(kernel, "net_dev_queue")
-	if !t.ICMP4 {
-		delete(spec.Programs, "icmp_send")
-	}
-	if !t.ICMP6 {
-		delete(spec.Programs, "net_dev_queue")
+	for name, p := range spec.Programs {
+		if !t.uses(b, cfg.Family, name, p.SectionName) {
+			delete(spec.Programs, name)
+		}
 	}
 	spec.Maps["events"].MaxEntries = uint32(cfg.RingSize)
 
@@ -150,26 +270,30 @@ func Open(cfg Config) (*Tracer, error) {
 
 	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
+		if b == FEntry && errors.Is(err, unix.EPERM) && privileged() {
+			return nil, fmt.Errorf("the kernel refused to load fentry programs although udptrace is privileged: BPF trampolines are unavailable here (%w)", unix.EPERM)
+		}
 		return nil, loadError(err)
 	}
 	if err := t.fillSets(cfg); err != nil {
 		t.Close()
 		return nil, err
 	}
-	for _, name := range []string{"icmp_send", "net_dev_queue", "kfree_skb"} {
-		prog := t.coll.Programs[name]
-		if prog == nil {
-			continue
-		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	// Attach the ICMP hooks and window closers before what they complete.
+	names := make([]string, 0, len(t.coll.Programs))
+	for name := range t.coll.Programs {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return attachOrder(spec, names[i]) < attachOrder(spec, names[j]) })
+	for _, name := range names {
+		sec := spec.Programs[name].SectionName
+		l, err := attach(t.coll.Programs[name], sec)
 		if err != nil {
 			t.Close()
-			return nil, permission(fmt.Errorf("attach tp_btf/%s: %w", name, err))
+			return nil, privilege(fmt.Errorf("attach %s: %w", sec, err))
 		}
 		t.links = append(t.links, l)
-		if name != "kfree_skb" {
-			t.Hooks = append(t.Hooks, "tp_btf/"+name)
-		}
+		t.Hooks = append(t.Hooks, sec)
 	}
 	t.Reader, err = ringbuf.NewReader(t.coll.Maps["events"])
 	if err != nil {
@@ -177,6 +301,60 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
 	return t, nil
+}
+
+// uses decides whether a program belongs to this run.
+func (t *Tracer) uses(b Backend, family uint8, name, section string) bool {
+	ok := false
+	for _, prefix := range sections[b] {
+		ok = ok || strings.HasPrefix(section, prefix)
+	}
+	if !ok {
+		return false
+	}
+	switch {
+	case b == Tracepoint && name == "icmp_send":
+		return t.ICMP4
+	case b == Tracepoint && name == "net_dev_queue":
+		return t.ICMP6
+	case b == Tracepoint:
+		return true
+	}
+	// fentry/kprobe: the hooks of a family the filters exclude are not needed.
+	v6 := strings.Contains(section, "udp6") || strings.Contains(section, "icmp6") || strings.Contains(section, "icmpv6")
+	return family == 0 || (family == 6) == v6
+}
+
+// attachOrder puts the hooks that complete an event before the one that
+// emits it, so a datagram in flight during attach is never half-seen.
+func attachOrder(spec *ebpf.CollectionSpec, name string) int {
+	sec := spec.Programs[name].SectionName
+	switch {
+	case strings.HasPrefix(sec, "fexit/"), strings.HasPrefix(sec, "kretprobe/"):
+		return 0
+	case strings.Contains(sec, "glue_bits"), strings.Contains(sec, "getfrag"), strings.Contains(sec, "icmp"), strings.Contains(sec, "net_dev_queue"):
+		return 1
+	case strings.Contains(sec, "kfree_skb"):
+		return 3
+	}
+	return 2
+}
+
+func attach(p *ebpf.Program, section string) (link.Link, error) {
+	kind, target, _ := strings.Cut(section, "/")
+	switch kind {
+	case "tp_btf":
+		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+	case "fentry":
+		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFEntry})
+	case "fexit":
+		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
+	case "kprobe":
+		return link.Kprobe(target, p, nil)
+	case "kretprobe":
+		return link.Kretprobe(target, p, nil)
+	}
+	return nil, fmt.Errorf("unknown section %s", section)
 }
 
 // requireDropReasons checks that kfree_skb carries a drop reason (5.17+),
@@ -192,6 +370,37 @@ func requireDropReasons(kernel *btf.Spec) error {
 		}
 	}
 	return fmt.Errorf("this kernel's skb_drop_reason has no SKB_DROP_REASON_NO_SOCKET")
+}
+
+// Functions the fentry and kprobe backends hook; all are out of line in every
+// supported kernel (icmp_send and icmpv6_send are inline wrappers of these,
+// and the two copy callbacks are only ever called through pointers).
+var functionHooks = []string{"__udp4_lib_rcv", "__udp6_lib_rcv", "__icmp_send", "icmp6_send", "icmp_glue_bits", "icmpv6_getfrag"}
+
+// requireHooks checks the preconditions of the fentry and kprobe backends, to
+// say why in words rather than with a load error.
+func requireHooks(b Backend, kernel *btf.Spec) error {
+	if b == Kprobe && !HaveKprobes() {
+		return errors.New("this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs: CONFIG_KPROBES is not set)")
+	}
+	for _, fn := range functionHooks {
+		var f *btf.Func
+		if err := kernel.TypeByName(fn, &f); err != nil {
+			return fmt.Errorf("function %s is not in the kernel's BTF (inlined or renamed in this version)", fn)
+		}
+	}
+	return nil
+}
+
+// HaveKprobes reports whether kprobes can be created, through the perf PMU or
+// the tracefs interface.
+func HaveKprobes() bool {
+	for _, p := range []string{"/sys/bus/event_source/devices/kprobe", "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // hasTracepoint reports whether the kernel's BTF describes a raw tracepoint.
@@ -301,14 +510,29 @@ func loadError(err error) error {
 		}
 		return &VerifierError{Program: prog, Log: fmt.Sprintf("%+v", ve), err: errors.New(firstLine(ve.Error()))}
 	}
-	return permission(fmt.Errorf("load BPF programs: %w", err))
+	return privilege(fmt.Errorf("load BPF programs: %w", err))
 }
 
-func permission(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+// privilege names the fix for EPERM when it comes from missing privilege.
+// As root, EPERM is the kernel refusing the program type itself (fentry on
+// a kernel without BPF trampolines, lockdown): that is not a privilege issue.
+func privilege(err error) error {
+	if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && !privileged() {
 		return fmt.Errorf("%w (%v)", ErrPermission, err)
 	}
 	return err
+}
+
+// privileged reports whether the process has CAP_SYS_ADMIN, or CAP_BPF and
+// CAP_PERFMON, in its effective set.
+func privileged() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.Geteuid() == 0
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
 }
 
 func firstLine(s string) string {
