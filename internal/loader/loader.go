@@ -236,7 +236,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		if err := requireHooks(b, kernel); err != nil {
 			return nil, err
 		}
-		t.ICMP4, t.ICMP6 = cfg.Family != 6, cfg.Family != 4
+		t.ICMP4, t.ICMP6 = true, true
 	}
 
 	spec, err := loadUdptrace()
@@ -244,7 +244,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
 	}
 	for name, p := range spec.Programs {
-		if !t.uses(b, cfg.Family, name, p.SectionName) {
+		if !t.uses(b, name, p.SectionName) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -304,7 +304,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 }
 
 // uses decides whether a program belongs to this run.
-func (t *Tracer) uses(b Backend, family uint8, name, section string) bool {
+func (t *Tracer) uses(b Backend, name, section string) bool {
 	ok := false
 	for _, prefix := range sections[b] {
 		ok = ok || strings.HasPrefix(section, prefix)
@@ -317,12 +317,9 @@ func (t *Tracer) uses(b Backend, family uint8, name, section string) bool {
 		return t.ICMP4
 	case b == Tracepoint && name == "net_dev_queue":
 		return t.ICMP6
-	case b == Tracepoint:
-		return true
 	}
-	// fentry/kprobe: the hooks of a family the filters exclude are not needed.
-	v6 := strings.Contains(section, "udp6") || strings.Contains(section, "icmp6") || strings.Contains(section, "icmpv6")
-	return family == 0 || (family == 6) == v6
+	// Every family stays hooked even under -4/-6: the summary counts both.
+	return true
 }
 
 // attachOrder puts the hooks that complete an event before the one that

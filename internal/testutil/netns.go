@@ -68,7 +68,7 @@ func NewNS(t testing.TB) *NS {
 // Netlink returns a netlink handle operating inside the namespace.
 func (ns *NS) Netlink(t testing.TB) *netlink.Handle {
 	t.Helper()
-	h, err := netlink.NewHandleAt(ns.Handle)
+	h, err := netlink.NewHandleAt(ns.Handle, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
