@@ -535,3 +535,43 @@ func TestBadChecksumIsNotAnEvent(t *testing.T) {
 		t.Fatalf("counters %+v, want 0 IPv4 and 1 IPv6", c)
 	}
 }
+
+// A firewall's REJECT answers with the same ICMP port-unreachable as a closed
+// port, through the same icmp_send, but the datagram never reached UDP and is
+// not a NoPorts hit: no backend may report it.
+func TestFirewallRejectIsNotAnEvent(t *testing.T) {
+	ns := testutil.NewNS(t)
+	testutil.RejectUDP(t, ns, 7777)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
+	before := counters(t, ns)
+	r4, r6, c4, c6 := ap("127.0.0.1:7777"), ap("[::1]:7777"), ap("127.0.0.1:9"), ap("[::1]:9")
+	s4 := testutil.UDPSocket(t, ns, "127.0.0.1:47001", c4, false)
+	s6 := testutil.UDPSocket(t, ns, "[::1]:47002", c6, false)
+	for i := 0; i < 5; i++ { // interleaved, so a stale mark would be noticed
+		testutil.Send(t, s4, r4, 1, 3)
+		testutil.Send(t, s6, r6, 1, 3)
+		if i < 2 {
+			testutil.Send(t, s4, c4, 1, 3)
+		}
+		if i < 1 {
+			testutil.Send(t, s6, c6, 1, 3)
+		}
+	}
+	waitNoPorts(t, tr, ns, before, 2, 1)
+	evs := drain(t, tr)
+	after := counters(t, ns)
+	if d := snmp.Sub(after, before).Get("IcmpMsg.OutType3"); d != 7 {
+		t.Errorf("OutType3 delta %d, want 7 (5 from the firewall, 2 from the closed port)", d)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3 (only the closed port)", len(evs))
+	}
+	for _, e := range evs {
+		if e.DPort != 9 || e.ICMP != events.ICMPSent {
+			t.Errorf("event to port %d with icmp %s, want port 9 and sent", e.DPort, e.ICMP)
+		}
+	}
+	if c, _ := tr.Counters(); c.ICMP4SentNS != 2 || c.ICMP6SentNS != 1 {
+		t.Errorf("tracer counted %d/%d replies, want 2/1", c.ICMP4SentNS, c.ICMP6SentNS)
+	}
+}
