@@ -448,3 +448,37 @@ func TestE2EFlood(t *testing.T) {
 		t.Fatalf("summary %+v, want %d printed, none lost, match", sum, n)
 	}
 }
+
+// doctor's verdict on each backend must be what loading it really gives, and
+// its choice the first one that works.
+func TestE2EDoctor(t *testing.T) {
+	testutil.RequireRoot(t)
+	out, err := exec.Command(binary, "doctor").Output()
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	text := string(out)
+	chosen := ""
+	for _, b := range loader.Backends {
+		works := loader.Check(b) == nil
+		yes := strings.Contains(text, "\n  yes     "+string(b)+"\n")
+		no := strings.Contains(text, "\n  no      "+string(b)+" ")
+		if works != yes || works == no {
+			t.Errorf("backend %s: Check says works=%v, doctor says:\n%s", b, works, text)
+		}
+		if works && chosen == "" {
+			chosen = string(b)
+		}
+	}
+	if chosen == "" || !strings.Contains(text, "chosen by --backend auto: "+chosen+"\n") {
+		t.Errorf("doctor should choose %q:\n%s", chosen, text)
+	}
+	for _, want := range []string{"BTF", "ring buffer", "privileges", "__udp4_lib_rcv", "icmp6_send", "kfree_skb drop reason"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("doctor output lacks %q", want)
+		}
+	}
+	if err := exec.Command(binary, "doctor", "extra").Run(); err == nil || err.(*exec.ExitError).ExitCode() != 2 {
+		t.Errorf("doctor extra: %v, want exit code 2", err)
+	}
+}

@@ -104,6 +104,7 @@ not the owner of anything.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	o.register(root)
+	root.AddCommand(newDoctorCmd(stdout))
 	root.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verifier's full log when a program is rejected")
 	return root
 }
