@@ -122,13 +122,23 @@ func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	}
 }
 
-// stop sends SIGINT and returns stdout's lines and the exit code.
-func (p *proc) stop(t *testing.T) ([]string, int) {
+// stopOK sends SIGINT, like Ctrl-C, and returns stdout's lines; waitOK
+// waits for udptrace to stop by itself. Both require exit code 0.
+func (p *proc) stopOK(t *testing.T) []string {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	return p.wait(t)
+	return p.waitOK(t)
+}
+
+func (p *proc) waitOK(t *testing.T) []string {
+	t.Helper()
+	lines, code := p.wait(t)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	return lines
 }
 
 func (p *proc) wait(t *testing.T) ([]string, int) {
@@ -235,11 +245,7 @@ func waitCounter(t *testing.T, ns *testutil.NS, before snmp.Counters, name strin
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := snmp.ReadNetns(ns.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := snmp.Sub(c, before).Get(name); d == want {
+		if d := snmp.Sub(testutil.ReadCounters(t, ns), before).Get(name); d == want {
 			return
 		} else if d > want || time.Now().After(deadline) {
 			t.Fatalf("%s delta %d, want %d", name, d, want)
@@ -248,31 +254,19 @@ func waitCounter(t *testing.T, ns *testutil.NS, before snmp.Counters, name strin
 	}
 }
 
-func readCounters(t *testing.T, ns *testutil.NS) snmp.Counters {
-	t.Helper()
-	c, err := snmp.ReadNetns(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func TestE2EJSON(t *testing.T) {
 	ns := testutil.NewNS(t)
 	p := start(t, ns, "--json")
-	before := readCounters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:53")
 	c4 := testutil.UDPSocket(t, ns, "127.0.0.1:43001", d4, true)
 	testutil.Send(t, c4, d4, 7, 12)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:43002", d6, false), d6, 4, 30)
 	waitCounter(t, ns, before, "Udp.NoPorts", 7)
 	waitCounter(t, ns, before, "Udp6NoPorts", 4)
-	lines, code := p.stop(t)
-	if code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
-	}
+	lines := p.stopOK(t)
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	var n4, n6 int
 	for _, e := range evs {
@@ -308,16 +302,13 @@ func TestE2EJSON(t *testing.T) {
 func TestE2EFiltersAndCount(t *testing.T) {
 	ns := testutil.NewNS(t)
 	p := start(t, ns, "--json", "-4", "--port", "9", "-c", "3", "--netns", ns.Path)
-	before := readCounters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	other, v6, nine := ap("127.0.0.1:10"), ap("[::1]:9"), ap("127.0.0.1:9")
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", other, false), other, 2, 1)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", v6, false), v6, 2, 1)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", nine, false), nine, 3, 1)
 	waitCounter(t, ns, before, "Udp.NoPorts", 5)
-	lines, code := p.wait(t) // -c 3 stops it by itself
-	if code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
-	}
+	lines := p.waitOK(t) // -c 3 stops it by itself
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	if len(evs) != 3 || sum.PrintedNetns != 3 {
 		t.Fatalf("%d events, summary printed %d; want 3", len(evs), sum.Printed)
@@ -333,17 +324,14 @@ func TestE2ENetnsFlagAndText(t *testing.T) {
 	traced, other := testutil.NewNS(t), testutil.NewNS(t)
 	// udptrace runs in `other` and traces `traced` by path.
 	p := start(t, other, "--netns", traced.Path)
-	before := readCounters(t, traced)
+	before := testutil.ReadCounters(t, traced)
 	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
 	testutil.Send(t, testutil.UDPSocket(t, other, "127.0.0.1:0", d4, false), d4, 4, 1)
 	testutil.Send(t, testutil.UDPSocket(t, traced, "127.0.0.1:44001", d4, false), d4, 1, 1)
 	testutil.Send(t, testutil.UDPSocket(t, traced, "[::1]:44002", d6, false), d6, 1, 1)
 	waitCounter(t, traced, before, "Udp.NoPorts", 1)
 	waitCounter(t, traced, before, "Udp6NoPorts", 1)
-	lines, code := p.stop(t)
-	if code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
-	}
+	lines := p.stopOK(t)
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") {
 		t.Fatalf("want a header and 2 rows, got:\n%s", strings.Join(lines, "\n"))
 	}
@@ -365,19 +353,13 @@ func TestE2ENetnsFlagAndText(t *testing.T) {
 func TestE2ELostIsReported(t *testing.T) {
 	ns := testutil.NewNS(t)
 	p := startStalled(t, ns, "--json", "--ring-size", "4K")
-	before := readCounters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	const n = 20000
 	dst := ap("127.0.0.1:9")
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 1)
 	delta := testutil.SettledDelta(t, ns, before, "Udp.NoPorts", n)
 	time.Sleep(1500 * time.Millisecond) // let the live report fire
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	lines, code := p.wait(t)
-	if code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
-	}
+	lines := p.stopOK(t)
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	if sum.LostNetns == 0 || uint64(len(evs))+sum.LostNetns != delta || sum.UDPNoPorts != delta || !sum.Match || sum.Complete {
 		t.Fatalf("events %d + lost %d, NoPorts %d, match %v complete %v; want sum %d, lost > 0, match, incomplete",
@@ -431,15 +413,12 @@ func TestE2EBadInput(t *testing.T) {
 func TestE2EFlood(t *testing.T) {
 	ns := testutil.NewNS(t)
 	p := start(t, ns, "--json")
-	before := readCounters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	const n = 100_000
 	dst := ap("127.0.0.1:9")
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 16)
 	delta := testutil.SettledDelta(t, ns, before, "Udp.NoPorts", n)
-	lines, code := p.stop(t)
-	if code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
-	}
+	lines := p.stopOK(t)
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	if uint64(len(evs)) != delta {
 		t.Fatalf("%d events, want the NoPorts delta %d; stderr:\n%s", len(evs), delta, p.stderr.String())

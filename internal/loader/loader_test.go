@@ -82,16 +82,6 @@ func open(t *testing.T, cfg loader.Config) *loader.Tracer {
 	return tr
 }
 
-// counters reads a namespace's SNMP counters.
-func counters(t *testing.T, ns *testutil.NS) snmp.Counters {
-	t.Helper()
-	c, err := snmp.ReadNetns(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // waitNoPorts waits until the namespace counted want4/want6 more no-port
 // datagrams than in before, and the tracer saw as many: the receive path may
 // run in ksoftirqd after send() returned.
@@ -99,7 +89,7 @@ func waitNoPorts(t *testing.T, tr *loader.Tracer, ns *testutil.NS, before snmp.C
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		now := counters(t, ns)
+		now := testutil.ReadCounters(t, ns)
 		d4 := snmp.Sub(now, before).Get("Udp.NoPorts")
 		d6 := snmp.Sub(now, before).Get("Udp6NoPorts")
 		c, err := tr.Counters()
@@ -150,7 +140,7 @@ func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 func TestEventsLoopback(t *testing.T) {
 	ns := testutil.NewNS(t)
 	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	start := time.Now()
 
 	type send struct {
@@ -199,7 +189,7 @@ func TestEventsLoopback(t *testing.T) {
 	if diff := cmp.Diff(want, got, addrPorts); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
-	after := counters(t, ns)
+	after := testutil.ReadCounters(t, ns)
 	c, _ := tr.Counters()
 	if d := snmp.Sub(after, before).Get("IcmpMsg.OutType3"); d != n4 || c.ICMP4SentNS != n4 {
 		t.Errorf("ICMP port unreachable: OutType3 delta %d, tracer %d, want %d", d, c.ICMP4SentNS, n4)
@@ -251,7 +241,7 @@ func TestFilters(t *testing.T) {
 			cfg := tc.cfg
 			cfg.TargetNetns, cfg.StatsNetns = ns.Inode, ns.Inode
 			tr := open(t, cfg)
-			before := counters(t, ns)
+			before := testutil.ReadCounters(t, ns)
 			var want []seen
 			var n4, n6 uint64
 			for _, tf := range traffic {
@@ -288,11 +278,11 @@ func TestFilters(t *testing.T) {
 func TestNetnsFilter(t *testing.T) {
 	a, b := testutil.NewNS(t), testutil.NewNS(t)
 	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
-	beforeA, beforeB := counters(t, a), counters(t, b)
+	beforeA, beforeB := testutil.ReadCounters(t, a), testutil.ReadCounters(t, b)
 	dst := ap("127.0.0.1:9")
 	testutil.Send(t, testutil.UDPSocket(t, a, "127.0.0.1:0", dst, false), dst, 5, 1)
 	testutil.Send(t, testutil.UDPSocket(t, b, "127.0.0.1:0", dst, false), dst, 3, 1)
-	if d := snmp.Sub(counters(t, a), beforeA).Get("Udp.NoPorts"); d != 5 {
+	if d := snmp.Sub(testutil.ReadCounters(t, a), beforeA).Get("Udp.NoPorts"); d != 5 {
 		t.Fatalf("namespace a NoPorts delta %d, want 5", d)
 	}
 	waitNoPorts(t, tr, b, beforeB, 3, 0)
@@ -310,7 +300,7 @@ func TestNetnsFilter(t *testing.T) {
 func TestListeningPortIsNotAnEvent(t *testing.T) {
 	ns := testutil.NewNS(t)
 	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	l := testutil.UDPSocket(t, ns, "127.0.0.1:5000", netip.AddrPort{}, false)
 	open := ap("127.0.0.1:5000")
 	closed := ap("127.0.0.1:5001")
@@ -340,7 +330,7 @@ func TestTwoInstances(t *testing.T) {
 	ns := testutil.NewNS(t)
 	cfg := loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode}
 	tr1, tr2 := open(t, cfg), open(t, cfg)
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, false), d4, 500, 8)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", d6, false), d6, 300, 8)
@@ -357,7 +347,7 @@ func TestFlood(t *testing.T) {
 	const n = 100_000
 	ns := testutil.NewNS(t)
 	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 
 	got := make(chan uint64)
 	go func() {
@@ -399,14 +389,14 @@ func TestICMPRateLimitedOverVeth(t *testing.T) {
 	b.Sysctl(t, "net.ipv4.icmp_ratelimit", "100000")
 	b.Sysctl(t, "net.ipv6.icmp.ratelimit", "100000")
 	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
-	before := counters(t, b)
+	before := testutil.ReadCounters(t, b)
 	const n = 30
 	d4, d6 := ap("10.200.0.2:9"), ap("[fd00:200::2]:9")
 	testutil.Send(t, testutil.UDPSocket(t, a, "10.200.0.1:42000", d4, false), d4, n, 20)
 	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:200::1]:42001", d6, false), d6, n, 20)
 	waitNoPorts(t, tr, b, before, n, n)
 	evs := drain(t, tr)
-	after := counters(t, b)
+	after := testutil.ReadCounters(t, b)
 
 	verdicts := map[events.Family]map[events.ICMPVerdict]uint64{4: {}, 6: {}}
 	link, err := b.Netlink(t).LinkByName("vb")
@@ -443,7 +433,7 @@ func TestUnusualDatagrams(t *testing.T) {
 	a, b := testutil.NewNS(t), testutil.NewNS(t)
 	testutil.Veth(t, a, "va", "10.201.0.1/24,fd00:201::1/64", b, "vb", "10.201.0.2/24,fd00:201::2/64")
 	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
-	before := counters(t, b)
+	before := testutil.ReadCounters(t, b)
 
 	// 4000 bytes over a 1500-byte MTU: fragmented, reassembled before UDP.
 	d4, d6 := ap("10.201.0.2:9"), ap("[fd00:201::2]:9")
@@ -497,7 +487,7 @@ func TestUnusualDatagrams(t *testing.T) {
 func TestBadChecksumIsNotAnEvent(t *testing.T) {
 	ns := testutil.NewNS(t)
 	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	// Raw sockets send the UDP header as written, checksum included.
 	bad := func(family int, dst unix.Sockaddr, check uint16) {
 		t.Helper()
@@ -520,7 +510,7 @@ func TestBadChecksumIsNotAnEvent(t *testing.T) {
 	d6 := ap("[::1]:9")
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:46001", d6, false), d6, 1, 4)
 	waitNoPorts(t, tr, ns, before, 0, 1)
-	after := counters(t, ns)
+	after := testutil.ReadCounters(t, ns)
 	if d := snmp.Sub(after, before).Get("Udp6InCsumErrors"); d != 2 {
 		t.Errorf("Udp6InCsumErrors delta %d, want 2", d)
 	}
@@ -543,7 +533,7 @@ func TestFirewallRejectIsNotAnEvent(t *testing.T) {
 	ns := testutil.NewNS(t)
 	testutil.RejectUDP(t, ns, 7777)
 	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode})
-	before := counters(t, ns)
+	before := testutil.ReadCounters(t, ns)
 	r4, r6, c4, c6 := ap("127.0.0.1:7777"), ap("[::1]:7777"), ap("127.0.0.1:9"), ap("[::1]:9")
 	s4 := testutil.UDPSocket(t, ns, "127.0.0.1:47001", c4, false)
 	s6 := testutil.UDPSocket(t, ns, "[::1]:47002", c6, false)
@@ -559,7 +549,7 @@ func TestFirewallRejectIsNotAnEvent(t *testing.T) {
 	}
 	waitNoPorts(t, tr, ns, before, 2, 1)
 	evs := drain(t, tr)
-	after := counters(t, ns)
+	after := testutil.ReadCounters(t, ns)
 	if d := snmp.Sub(after, before).Get("IcmpMsg.OutType3"); d != 7 {
 		t.Errorf("OutType3 delta %d, want 7 (5 from the firewall, 2 from the closed port)", d)
 	}

@@ -7,6 +7,16 @@ import (
 	"github.com/udptrace/udptrace/internal/snmp"
 )
 
+// ReadCounters reads the SNMP counters of ns.
+func ReadCounters(t testing.TB, ns *NS) snmp.Counters {
+	t.Helper()
+	c, err := snmp.ReadNetns(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // SettledDelta waits until counter name of ns has grown by sent since before,
 // or has stopped growing, and returns its delta. A flood can lose datagrams
 // before UDP sees them (the backlog queue of a slow, emulated CPU overflows),
@@ -18,11 +28,7 @@ func SettledDelta(t testing.TB, ns *NS, before snmp.Counters, name string, sent 
 	lastChange := time.Now()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		now, err := snmp.ReadNetns(ns.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := snmp.Sub(now, before).Get(name)
+		d := snmp.Sub(ReadCounters(t, ns), before).Get(name)
 		switch {
 		case d > sent:
 			t.Fatalf("%s delta %d, more than the %d datagrams sent", name, d, sent)
