@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run generate check-generate deps test vet check clean vmlinux
+.PHONY: all build run generate check-generate deps test vet vmtest check clean vmlinux
 
 all: build
 
@@ -38,7 +38,13 @@ vet:
 test:
 	$(GO) test -count=1 ./...
 
-check: deps check-generate vet build test
+# The kernel x backend matrix: the loader and end-to-end tests once per BPF
+# backend inside Debian 5.10, 6.1 and 6.12 under QEMU (root: fetches kernels
+# and installs qemu on first use). Options: vmtest/matrix --help.
+vmtest:
+	GO="$(GO)" vmtest/matrix
+
+check: deps check-generate vet build test vmtest
 
 clean:
 	rm -f udptrace
