@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/udptrace/udptrace/internal/loader"
-	"github.com/udptrace/udptrace/internal/snmp"
+
 	"github.com/udptrace/udptrace/internal/testutil"
 )
 
@@ -240,20 +240,6 @@ func parseJSON(t *testing.T, lines []string, ns uint32) ([]jsonEvent, jsonSummar
 	return evs, sum
 }
 
-// waitCounter waits until a namespace's counter grew by want.
-func waitCounter(t *testing.T, ns *testutil.NS, before snmp.Counters, name string, want uint64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if d := snmp.Sub(testutil.ReadCounters(t, ns), before).Get(name); d == want {
-			return
-		} else if d > want || time.Now().After(deadline) {
-			t.Fatalf("%s delta %d, want %d", name, d, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func TestE2EJSON(t *testing.T) {
@@ -264,8 +250,8 @@ func TestE2EJSON(t *testing.T) {
 	c4 := testutil.UDPSocket(t, ns, "127.0.0.1:43001", d4, true)
 	testutil.Send(t, c4, d4, 7, 12)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:43002", d6, false), d6, 4, 30)
-	waitCounter(t, ns, before, "Udp.NoPorts", 7)
-	waitCounter(t, ns, before, "Udp6NoPorts", 4)
+	testutil.WaitDelta(t, ns, before, "Udp.NoPorts", 7)
+	testutil.WaitDelta(t, ns, before, "Udp6NoPorts", 4)
 	lines := p.stopOK(t)
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	var n4, n6 int
@@ -307,7 +293,7 @@ func TestE2EFiltersAndCount(t *testing.T) {
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", other, false), other, 2, 1)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", v6, false), v6, 2, 1)
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", nine, false), nine, 3, 1)
-	waitCounter(t, ns, before, "Udp.NoPorts", 5)
+	testutil.WaitDelta(t, ns, before, "Udp.NoPorts", 5)
 	lines := p.waitOK(t) // -c 3 stops it by itself
 	evs, sum := parseJSON(t, lines, ns.Inode)
 	if len(evs) != 3 || sum.PrintedNetns != 3 {
@@ -329,8 +315,8 @@ func TestE2ENetnsFlagAndText(t *testing.T) {
 	testutil.Send(t, testutil.UDPSocket(t, other, "127.0.0.1:0", d4, false), d4, 4, 1)
 	testutil.Send(t, testutil.UDPSocket(t, traced, "127.0.0.1:44001", d4, false), d4, 1, 1)
 	testutil.Send(t, testutil.UDPSocket(t, traced, "[::1]:44002", d6, false), d6, 1, 1)
-	waitCounter(t, traced, before, "Udp.NoPorts", 1)
-	waitCounter(t, traced, before, "Udp6NoPorts", 1)
+	testutil.WaitDelta(t, traced, before, "Udp.NoPorts", 1)
+	testutil.WaitDelta(t, traced, before, "Udp6NoPorts", 1)
 	lines := p.stopOK(t)
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") {
 		t.Fatalf("want a header and 2 rows, got:\n%s", strings.Join(lines, "\n"))

@@ -46,3 +46,19 @@ func SettledDelta(t testing.TB, ns *NS, before snmp.Counters, name string, sent 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// WaitDelta waits until counter name of ns has grown by exactly want.
+func WaitDelta(t testing.TB, ns *NS, before snmp.Counters, name string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := snmp.Sub(ReadCounters(t, ns), before).Get(name)
+		if d == want {
+			return
+		}
+		if d > want || time.Now().After(deadline) {
+			t.Fatalf("%s delta %d, want %d", name, d, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
