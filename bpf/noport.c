@@ -52,7 +52,7 @@ const volatile bool filter_sport = false;
 const volatile bool filter_src = false;
 const volatile bool filter_dst = false;
 const volatile bool have_icmp4_hook = false; /* icmp:icmp_send attached */
-const volatile bool have_icmp6_hook = false; /* net:net_dev_queue attached */
+const volatile bool have_icmp6_hook = false; /* tracepoint backend: ICMPv6 replies seen at net_dev_queue */
 /* Wake the reader only once this much is queued: a wakeup per event costs
  * more than the rest of the program. The reader also polls on a timer, so a
  * lone event still shows up promptly. */
@@ -131,10 +131,41 @@ struct {
 } icmp_marks SEC(".maps");
 
 /* Referenced so that bpf2go can emit these types for Go. */
+/* Local senders, by the datagram's addresses and ports: filled when a UDP
+ * datagram from a local socket is queued to a device (process context, so
+ * the current task is the sender), read when the same datagram hits a closed
+ * port. On loopback the receive path cannot tell: the skb was orphaned. */
+struct flow_key {
+	__u8 family;
+	__u8 _pad;
+	__u16 sport;
+	__u16 dport;
+	__u16 _pad2;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct sender_info {
+	__u64 cgroup;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct flow_key);
+	__type(value, struct sender_info);
+} senders SEC(".maps");
+
 const struct event *unused_event __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum icmp_verdict *unused_verdict __attribute__((unused));
 const enum event_kind *unused_kind __attribute__((unused));
+const enum sender_kind *unused_sender __attribute__((unused));
 
 static __always_inline void count(__u32 idx)
 {
@@ -184,6 +215,30 @@ static __always_inline bool udp6_checksum_passed(struct sk_buff *skb, __u16 chec
 		return (long)BPF_CORE_READ(skb, csum_start) - (data - head) >= 0;
 	}
 	return false;
+}
+
+static __always_inline void find_sender(struct event *e)
+{
+	struct flow_key k = { .family = e->family, .sport = e->sport, .dport = e->dport };
+	struct sender_info *si;
+
+	__builtin_memcpy(k.saddr, e->saddr, 16);
+	__builtin_memcpy(k.daddr, e->daddr, 16);
+	si = bpf_map_lookup_elem(&senders, &k);
+	if (!si) {
+		e->sender = SENDER_REMOTE;
+		e->sender_cgroup = 0;
+		e->sender_pid = e->sender_tid = e->sender_uid = e->sender_netns = 0;
+		__builtin_memset(e->sender_comm, 0, sizeof(e->sender_comm));
+		return;
+	}
+	e->sender = SENDER_LOCAL;
+	e->sender_cgroup = si->cgroup;
+	e->sender_pid = si->pid;
+	e->sender_tid = si->tid;
+	e->sender_uid = si->uid;
+	e->sender_netns = si->netns;
+	__builtin_memcpy(e->sender_comm, si->comm, sizeof(e->sender_comm));
 }
 
 /* Fills the datagram part of an event from a skb in the UDP receive path
@@ -238,7 +293,8 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 	e->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 	e->kind = KIND_NOPORT;
 	e->icmp = ICMP_UNKNOWN;
-	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
+	e->_pad[0] = e->_pad[1] = 0;
+	find_sender(e);
 	return true;
 }
 
@@ -383,11 +439,46 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 	return 0;
 }
 
+#define THREAD_SIZE_X86_64 16384
+#define NR_write 1
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_sendmmsg 307
+
+/* Is the current task sending on sk, right now, in a syscall? Usually the
+ * sender's own send call runs the transmit path; but a datagram held for
+ * neighbour resolution (ARP, ND) leaves later from softirq, on whatever task
+ * was running. So name the current task only if its syscall (from the user
+ * registers at the top of its kernel stack) is a send whose fd is sk's socket. */
+static __always_inline bool sent_by_current(struct sock *sk)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	void *stack = BPF_CORE_READ(task, stack);
+	struct pt_regs *regs = stack + THREAD_SIZE_X86_64 - sizeof(struct pt_regs);
+	unsigned long nr = BPF_CORE_READ(regs, orig_ax);
+	unsigned long fd = BPF_CORE_READ(regs, di);
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *f;
+	struct socket *sock;
+
+	if (nr != NR_write && nr != NR_writev && nr != NR_sendto && nr != NR_sendmsg && nr != NR_sendmmsg)
+		return false;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]))
+		return false;
+	/* For a socket's file, private_data is its struct socket. */
+	sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk) == sk;
+}
+
 /* ICMPv6 has no tracepoint: recognise the port-unreachable reply when it is
- * queued to a device. Runs for every transmitted packet, so it bails out
- * after one field for anything that isn't IPv6. */
-SEC("tp_btf/net_dev_queue")
-int BPF_PROG(net_dev_queue, struct sk_buff *skb)
+ * queued to a device, and park its quoted tuple for the drop that follows. */
+static __always_inline void mark_icmp6_reply(unsigned char *l4)
 {
 	struct {
 		__u8 type;
@@ -396,32 +487,101 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb)
 		struct ipv6hdr ip6; /* the quoted datagram */
 		struct udphdr uh;
 	} q;
-	unsigned char *head;
-	__u16 nh;
-	__u8 nexthdr;
 	__u32 key = 1;
 	struct icmp_mark *m;
 
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return 0;
-	head = BPF_CORE_READ(skb, head);
-	nh = BPF_CORE_READ(skb, network_header);
-	if (bpf_probe_read_kernel(&nexthdr, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)))
-		return 0;
-	if (nexthdr != IPPROTO_ICMPV6_)
-		return 0;
-	if (bpf_probe_read_kernel(&q, sizeof(q), head + nh + sizeof(struct ipv6hdr)))
-		return 0;
+	if (bpf_probe_read_kernel(&q, sizeof(q), l4))
+		return;
 	if (q.type != ICMPV6_DEST_UNREACH_ || q.code != ICMPV6_PORT_UNREACH_)
-		return 0;
+		return;
 	m = bpf_map_lookup_elem(&icmp_marks, &key);
 	if (!m)
-		return 0;
+		return;
 	__builtin_memcpy(m->saddr, &q.ip6.saddr, 16);
 	__builtin_memcpy(m->daddr, &q.ip6.daddr, 16);
 	m->sport = bpf_ntohs(q.uh.source);
 	m->dport = bpf_ntohs(q.uh.dest);
 	m->ts = bpf_ktime_get_ns();
+}
+
+/* A packet from a local socket is queued to a device. Runs for every
+ * transmitted packet: it returns after two fields for anything that is not
+ * IP from a local socket. UDP datagrams record their sender; ICMPv6
+ * port-unreachable replies are parked for the tracepoint backend's verdict. */
+static __always_inline void on_dev_queue(struct sk_buff *skb)
+{
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	struct flow_key k = {};
+	struct sender_info si;
+	struct sock *sk;
+	unsigned char *head;
+	struct udphdr uh;
+	__u16 nh;
+	__u64 id;
+
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return;
+	sk = BPF_CORE_READ(skb, sk);
+	if (!sk)
+		return;
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
+	if (proto == ETH_P_IPV6) {
+		__u8 nexthdr;
+
+		if (bpf_probe_read_kernel(&nexthdr, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)))
+			return;
+		if (nexthdr == IPPROTO_ICMPV6_ && have_icmp6_hook) {
+			mark_icmp6_reply(head + nh + sizeof(struct ipv6hdr));
+			return;
+		}
+		if (nexthdr != IPPROTO_UDP)
+			return;
+		if (bpf_probe_read_kernel(k.saddr, 32, head + nh + offsetof(struct ipv6hdr, saddr)))
+			return;
+		k.family = 6;
+	} else {
+		struct iphdr iph;
+
+		if (bpf_probe_read_kernel(&iph, sizeof(iph), head + nh))
+			return;
+		/* Later fragments carry no UDP header. */
+		if (iph.protocol != IPPROTO_UDP || (iph.frag_off & bpf_htons(0x1fff)))
+			return;
+		__builtin_memcpy(k.saddr, &iph.saddr, 4);
+		__builtin_memcpy(k.daddr, &iph.daddr, 4);
+		k.family = 4;
+	}
+	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + BPF_CORE_READ(skb, transport_header)))
+		return;
+	k.sport = bpf_ntohs(uh.source);
+	k.dport = bpf_ntohs(uh.dest);
+	__builtin_memset(&si, 0, sizeof(si));
+	si.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	si.uid = BPF_CORE_READ(sk, sk_uid.val);
+	if (sent_by_current(sk)) {
+		id = bpf_get_current_pid_tgid();
+		si.pid = id >> 32;
+		si.tid = (__u32)id;
+		si.cgroup = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(si.comm, sizeof(si.comm));
+	}
+	bpf_map_update_elem(&senders, &k, &si, BPF_ANY);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(net_dev_queue, struct sk_buff *skb)
+{
+	on_dev_queue(skb);
+	return 0;
+}
+
+/* The same for the fentry and kprobe backends: a raw tracepoint needs
+ * neither BTF trampolines nor drop reasons (4.17+). */
+SEC("raw_tp/net_dev_queue")
+int BPF_PROG(raw_net_dev_queue, struct sk_buff *skb)
+{
+	on_dev_queue(skb);
 	return 0;
 }
 

@@ -34,9 +34,25 @@ struct event {
 	__u8 family;  /* 4 or 6 */
 	__u8 icmp;    /* enum icmp_verdict */
 	__u8 kind;    /* enum event_kind */
-	__u8 _pad[3];
+	__u8 sender;  /* enum sender_kind */
+	__u8 _pad[2];
 	char ifname[IFNAMSIZ];
 	char comm[TASK_COMM_LEN];
+	/* The local socket that sent the datagram (sender == SENDER_LOCAL):
+	 * its namespace and uid, and the task that sent it (pid 0 when the
+	 * datagram left later, e.g. after neighbour resolution). */
+	__u64 sender_cgroup;
+	__u32 sender_pid;
+	__u32 sender_tid;
+	__u32 sender_uid;
+	__u32 sender_netns;
+	char sender_comm[TASK_COMM_LEN];
+};
+
+/* event.sender */
+enum sender_kind {
+	SENDER_REMOTE = 0, /* no local socket was seen sending it */
+	SENDER_LOCAL = 1,
 };
 
 /* Indexes of the per-CPU counters array. "_NS" counters only count

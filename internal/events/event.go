@@ -15,7 +15,7 @@ import (
 
 // RecordSize is the size in bytes of struct event in bpf/udptrace.h, the
 // only record size Decode accepts.
-const RecordSize = 104
+const RecordSize = 144
 
 // Byte offsets of the fields of struct event (bpf/udptrace.h).
 const (
@@ -33,8 +33,16 @@ const (
 	offFamily  = 66
 	offICMP    = 67
 	offKind    = 68
+	offSender  = 69
 	offIfname  = 72
 	offComm    = 88
+
+	offSenderCgroup = 104
+	offSenderPID    = 112
+	offSenderTID    = 116
+	offSenderUID    = 120
+	offSenderNetns  = 124
+	offSenderComm   = 128
 )
 
 // Family is the IP version of a datagram.
@@ -99,6 +107,30 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
+// SenderKind tells whether the datagram was sent from this host.
+type SenderKind uint8
+
+// Sender kinds, as in struct event's sender field.
+const (
+	// SenderRemote: no local socket was seen sending the datagram; it came
+	// from another host (or udptrace missed its sending).
+	SenderRemote SenderKind = 0
+	// SenderLocal: a socket of this host sent it; the Sender fields of the
+	// Event describe the sending task.
+	SenderLocal SenderKind = 1
+)
+
+// String returns "remote" or "local".
+func (s SenderKind) String() string {
+	switch s {
+	case SenderRemote:
+		return "remote"
+	case SenderLocal:
+		return "local"
+	}
+	return "sender(" + strconv.Itoa(int(s)) + ")"
+}
+
 // Event is one decoded record.
 type Event struct {
 	// BootNS is when the kernel saw the datagram, in CLOCK_BOOTTIME
@@ -121,10 +153,28 @@ type Event struct {
 	IfName [16]byte
 	// PID (tgid), TID and Comm describe the task that ran the receive path
 	// (often a softirq on behalf of whoever was on the CPU, or the sender
-	// itself on loopback): context, not necessarily the datagram's sender.
+	// itself on loopback): context, not necessarily the datagram's sender,
+	// which the Sender fields describe.
 	PID, TID, CPU uint32
 	Comm          [16]byte
 	ICMP          ICMPVerdict
+
+	// Sender tells whether a local socket was seen sending the datagram.
+	// The other Sender fields describe the sending task when it is
+	// SenderLocal; Decode sets them all to zero when it is SenderRemote.
+	Sender SenderKind
+	// SenderPID (tgid), SenderTID and SenderUID identify the sending task;
+	// SenderComm is its name, NUL-terminated unless it is 16 bytes long.
+	// SenderPID is 0 when the socket is known but the task is not, as when
+	// the datagram left after neighbour resolution.
+	SenderPID, SenderTID, SenderUID uint32
+	// SenderNetns is the inode number of the sending socket's network
+	// namespace, as Netns.
+	SenderNetns uint32
+	// SenderCgroup is the cgroup v2 id of the sending task (the inode
+	// number of its cgroup directory).
+	SenderCgroup uint64
+	SenderComm   [16]byte
 }
 
 // IfNameString returns IfName up to its first NUL.
@@ -132,6 +182,9 @@ func (e *Event) IfNameString() string { return string(cstring(e.IfName[:])) }
 
 // CommString returns Comm up to its first NUL.
 func (e *Event) CommString() string { return string(cstring(e.Comm[:])) }
+
+// SenderCommString returns SenderComm up to its first NUL.
+func (e *Event) SenderCommString() string { return string(cstring(e.SenderComm[:])) }
 
 // cstring returns b up to its first NUL, or all of b when it has none.
 func cstring(b []byte) []byte {
@@ -144,7 +197,9 @@ func cstring(b []byte) []byte {
 // Decode fills e from b, one ring-buffer record of exactly RecordSize bytes
 // in the host's byte order. It allocates nothing. It returns an error, and
 // leaves e in an unspecified state, when b has the wrong size or holds an
-// unknown family, kind or ICMP verdict.
+// unknown family, kind, ICMP verdict or sender kind. For a SenderRemote
+// record it ignores the bytes of the sender part, which the BPF side need
+// not fill, and sets the Sender fields to zero.
 func Decode(b []byte, e *Event) error {
 	if len(b) < RecordSize {
 		return fmt.Errorf("short record: %d bytes, want %d", len(b), RecordSize)
@@ -173,6 +228,10 @@ func Decode(b []byte, e *Event) error {
 	if e.ICMP > ICMPNotSent {
 		return fmt.Errorf("unknown icmp verdict %d", b[offICMP])
 	}
+	e.Sender = SenderKind(b[offSender])
+	if e.Sender > SenderLocal {
+		return fmt.Errorf("unknown sender kind %d", b[offSender])
+	}
 
 	ne := binary.NativeEndian
 	e.BootNS = ne.Uint64(b[offTS:])
@@ -186,5 +245,17 @@ func Decode(b []byte, e *Event) error {
 	e.Len = ne.Uint16(b[offUlen:])
 	e.IfName = [16]byte(b[offIfname : offIfname+16])
 	e.Comm = [16]byte(b[offComm : offComm+16])
+	if e.Sender == SenderLocal {
+		e.SenderCgroup = ne.Uint64(b[offSenderCgroup:])
+		e.SenderPID = ne.Uint32(b[offSenderPID:])
+		e.SenderTID = ne.Uint32(b[offSenderTID:])
+		e.SenderUID = ne.Uint32(b[offSenderUID:])
+		e.SenderNetns = ne.Uint32(b[offSenderNetns:])
+		e.SenderComm = [16]byte(b[offSenderComm : offSenderComm+16])
+	} else {
+		e.SenderCgroup = 0
+		e.SenderPID, e.SenderTID, e.SenderUID, e.SenderNetns = 0, 0, 0, 0
+		e.SenderComm = [16]byte{}
+	}
 	return nil
 }

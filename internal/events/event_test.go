@@ -23,12 +23,17 @@ type record struct {
 	pid, tid, cpu      uint32
 	sport, dport, ulen uint16
 	family, icmp, kind uint8
-	pad                [3]byte
+	sender             uint8
+	pad                [2]byte
 	ifname, comm       [16]byte
+
+	senderCgroup                                 uint64
+	senderPID, senderTID, senderUID, senderNetns uint32
+	senderComm                                   [16]byte
 }
 
 func (r record) bytes() []byte {
-	b := make([]byte, 104)
+	b := make([]byte, 144)
 	ne := binary.NativeEndian
 	ne.PutUint64(b[0:], r.ts)
 	copy(b[8:24], r.saddr[:])
@@ -44,9 +49,16 @@ func (r record) bytes() []byte {
 	b[66] = r.family
 	b[67] = r.icmp
 	b[68] = r.kind
-	copy(b[69:72], r.pad[:])
+	b[69] = r.sender
+	copy(b[70:72], r.pad[:])
 	copy(b[72:88], r.ifname[:])
 	copy(b[88:104], r.comm[:])
+	ne.PutUint64(b[104:], r.senderCgroup)
+	ne.PutUint32(b[112:], r.senderPID)
+	ne.PutUint32(b[116:], r.senderTID)
+	ne.PutUint32(b[120:], r.senderUID)
+	ne.PutUint32(b[124:], r.senderNetns)
+	copy(b[128:144], r.senderComm[:])
 	return b
 }
 
@@ -70,7 +82,9 @@ func addr16(s string) [16]byte {
 	return a.As16()
 }
 
-// loRecord is an IPv4 datagram to a closed port on lo.
+// loRecord is an IPv4 datagram to a closed port on lo, sent by a local
+// task. Every number differs from the others, so that a field read from the
+// wrong offset shows up.
 func loRecord() record {
 	return record{
 		ts:      1_234_567_890_123,
@@ -89,7 +103,33 @@ func loRecord() record {
 		kind:    1,
 		ifname:  name16("lo"),
 		comm:    name16("nc"),
+
+		sender:       1,
+		senderCgroup: 0x0102030405060708,
+		senderPID:    4321,
+		senderTID:    4322,
+		senderUID:    1000,
+		senderNetns:  4026532000,
+		senderComm:   name16("sender-comm"),
 	}
+}
+
+// remote makes r a record of a datagram from another host: sender 0, and
+// junk in the sender part, which the BPF side need not clear.
+func remote(r *record) {
+	r.sender = 0
+	r.senderCgroup = 0xdeadbeefdeadbeef
+	r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 77, 78, 79, 80
+	r.senderComm = name16("stale")
+}
+
+// loSender is the sender part of the Event of loRecord.
+func loSender(e Event) Event {
+	e.Sender = SenderLocal
+	e.SenderCgroup = 0x0102030405060708
+	e.SenderPID, e.SenderTID, e.SenderUID, e.SenderNetns = 4321, 4322, 1000, 4026532000
+	e.SenderComm = name16("sender-comm")
+	return e
 }
 
 func TestDecode(t *testing.T) {
@@ -99,15 +139,15 @@ func TestDecode(t *testing.T) {
 		want Event
 	}{
 		{
-			name: "ipv4 sent",
+			name: "ipv4 sent, local sender",
 			rec:  loRecord,
-			want: Event{
+			want: loSender(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPSent,
-			},
+			}),
 		},
 		{
 			name: "ipv4 not-sent, junk after the address and in padding",
@@ -116,19 +156,37 @@ func TestDecode(t *testing.T) {
 				r.saddr = [16]byte{10, 1, 2, 3, 0xde, 0xad, 0xbe, 0xef, 15: 0xff}
 				r.daddr = [16]byte{192, 0, 2, 255, 1, 2, 3, 4}
 				r.icmp = 2
-				r.pad = [3]byte{0xaa, 0xbb, 0xcc}
+				r.pad = [2]byte{0xaa, 0xbb}
 				return r
 			},
-			want: Event{
+			want: loSender(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("10.1.2.3"), Dst: netip.MustParseAddr("192.0.2.255"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPNotSent,
+			}),
+		},
+		{
+			name: "ipv4 remote sender, sender part zero",
+			rec: func() record {
+				r := loRecord()
+				r.saddr = addr16("192.0.2.7")
+				r.daddr = addr16("10.0.0.2")
+				r.sender, r.senderCgroup, r.senderComm = 0, 0, [16]byte{}
+				r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("192.0.2.7"), Dst: netip.MustParseAddr("10.0.0.2"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPSent, Sender: SenderRemote,
 			},
 		},
 		{
-			name: "ipv6 unknown verdict",
+			name: "ipv6 unknown verdict, remote sender, junk in the sender part",
 			rec: func() record {
 				r := loRecord()
 				r.family = 6
@@ -136,6 +194,7 @@ func TestDecode(t *testing.T) {
 				r.daddr = addr16("fe80::1:2:3:4")
 				r.icmp = 0
 				r.ifname = name16("eth0")
+				remote(&r)
 				return r
 			},
 			want: Event{
@@ -143,11 +202,11 @@ func TestDecode(t *testing.T) {
 				Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("fe80::1:2:3:4"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("eth0"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
-				ICMP: ICMPUnknown,
+				ICMP: ICMPUnknown, Sender: SenderRemote,
 			},
 		},
 		{
-			name: "ipv6 sent, v4-mapped kept as ipv6",
+			name: "ipv6 sent, v4-mapped kept as ipv6, local sender",
 			rec: func() record {
 				r := loRecord()
 				r.family = 6
@@ -155,13 +214,13 @@ func TestDecode(t *testing.T) {
 				r.daddr = addr16("::1")
 				return r
 			},
-			want: Event{
+			want: loSender(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv6,
 				Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: netip.MustParseAddr("::1"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPSent,
-			},
+			}),
 		},
 		{
 			name: "maximum values, names without NUL",
@@ -171,8 +230,11 @@ func TestDecode(t *testing.T) {
 					netns: math.MaxUint32, ifindex: math.MaxUint32, pid: math.MaxUint32,
 					tid: math.MaxUint32, cpu: math.MaxUint32,
 					sport: math.MaxUint16, dport: math.MaxUint16, ulen: math.MaxUint16,
-					family: 4, icmp: 2, kind: 1,
+					family: 4, icmp: 2, kind: 1, sender: 1, pad: [2]byte{0xff, 0xff},
 					ifname: name16("0123456789abcdef"), comm: name16("fedcba9876543210"),
+					senderCgroup: math.MaxUint64, senderPID: math.MaxUint32, senderTID: math.MaxUint32,
+					senderUID: math.MaxUint32, senderNetns: math.MaxUint32,
+					senderComm: name16("ABCDEFGHIJKLMNOP"),
 				}
 			},
 			want: Event{
@@ -182,13 +244,36 @@ func TestDecode(t *testing.T) {
 				Netns: math.MaxUint32, IfIndex: math.MaxUint32,
 				IfName: name16("0123456789abcdef"), PID: math.MaxUint32, TID: math.MaxUint32,
 				CPU: math.MaxUint32, Comm: name16("fedcba9876543210"), ICMP: ICMPNotSent,
+				Sender: SenderLocal, SenderCgroup: math.MaxUint64, SenderPID: math.MaxUint32,
+				SenderTID: math.MaxUint32, SenderUID: math.MaxUint32, SenderNetns: math.MaxUint32,
+				SenderComm: name16("ABCDEFGHIJKLMNOP"),
+			},
+		},
+		{
+			name: "local sender with zero numbers and no name",
+			rec: func() record {
+				r := loRecord()
+				r.senderCgroup, r.senderComm = 0, [16]byte{}
+				r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPSent, Sender: SenderLocal,
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			b := tt.rec().bytes()
+			if len(b) != RecordSize {
+				t.Fatalf("test record is %d bytes, RecordSize %d", len(b), RecordSize)
+			}
 			var got Event
-			if err := Decode(tt.rec().bytes(), &got); err != nil {
+			if err := Decode(b, &got); err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, got, addrCmp); diff != "" {
@@ -199,7 +284,8 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeOverwrites(t *testing.T) {
-	// Decode fills every field: nothing of the previous event survives.
+	// Decode fills every field: nothing of the previous event survives,
+	// the sender of a local event included.
 	r6 := loRecord()
 	r6.family = 6
 	r6.saddr = addr16("2001:db8::1")
@@ -208,7 +294,10 @@ func TestDecodeOverwrites(t *testing.T) {
 	if err := Decode(r6.bytes(), &e); err != nil {
 		t.Fatal(err)
 	}
-	r4 := record{family: 4, kind: 1} // everything else zero
+	if e.Sender != SenderLocal || e.SenderPID != 4321 {
+		t.Fatalf("first Decode: sender %v, pid %d", e.Sender, e.SenderPID)
+	}
+	r4 := record{family: 4, kind: 1} // everything else zero: a remote sender
 	if err := Decode(r4.bytes(), &e); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +305,19 @@ func TestDecodeOverwrites(t *testing.T) {
 		Src: netip.AddrFrom4([4]byte{}), Dst: netip.AddrFrom4([4]byte{})}
 	if diff := cmp.Diff(want, e, addrCmp); diff != "" {
 		t.Errorf("second Decode mismatch (-want +got):\n%s", diff)
+	}
+
+	// A remote record's stale sender bytes do not leak into the Event.
+	if err := Decode(r6.bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	r4 = record{family: 4, kind: 1}
+	remote(&r4)
+	if err := Decode(r4.bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, e, addrCmp); diff != "" {
+		t.Errorf("remote Decode after a local one mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -225,11 +327,13 @@ func TestDecodeSize(t *testing.T) {
 		n    int
 		want string
 	}{
-		{0, "short record: 0 bytes, want 104"},
-		{1, "short record: 1 bytes, want 104"},
-		{103, "short record: 103 bytes, want 104"},
-		{105, "oversized record: 105 bytes, want 104"},
-		{4096, "oversized record: 4096 bytes, want 104"},
+		{0, "short record: 0 bytes, want 144"},
+		{1, "short record: 1 bytes, want 144"},
+		{103, "short record: 103 bytes, want 144"},
+		{104, "short record: 104 bytes, want 144"}, // the record before the sender part
+		{143, "short record: 143 bytes, want 144"},
+		{145, "oversized record: 145 bytes, want 144"},
+		{4096, "oversized record: 4096 bytes, want 144"},
 	}
 	for _, tt := range tests {
 		b := make([]byte, tt.n)
@@ -261,6 +365,15 @@ func TestDecodeInvalid(t *testing.T) {
 		{"kind 255", func(r *record) { r.kind = 255 }, "unknown event kind 255"},
 		{"icmp 3", func(r *record) { r.icmp = 3 }, "unknown icmp verdict 3"},
 		{"icmp 255", func(r *record) { r.icmp = 255 }, "unknown icmp verdict 255"},
+		{"sender 2", func(r *record) { r.sender = 2 }, "unknown sender kind 2"},
+		{"sender 128", func(r *record) { r.sender = 128 }, "unknown sender kind 128"},
+		{"sender 255", func(r *record) { r.sender = 255 }, "unknown sender kind 255"},
+		{"sender 2, zero sender part", func(r *record) {
+			remote(r)
+			r.sender = 2
+			r.senderCgroup, r.senderComm = 0, [16]byte{}
+			r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
+		}, "unknown sender kind 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +392,11 @@ func TestDecodeNoAllocs(t *testing.T) {
 	r6 := loRecord()
 	r6.family = 6
 	r6.saddr = addr16("2001:db8::1")
+	remote(&r6)
 	b6 := r6.bytes()
+	bad := loRecord()
+	bad.sender = 2
+	bbad := bad.bytes()
 	var e Event
 	allocs := testing.AllocsPerRun(1000, func() {
 		if err := Decode(b4, &e); err != nil {
@@ -292,6 +409,10 @@ func TestDecodeNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Decode allocates %v times per call, want 0", allocs)
 	}
+	// Errors may allocate their message, but must not panic.
+	if err := Decode(bbad, &e); err == nil {
+		t.Error("Decode accepted sender 2")
+	}
 }
 
 func TestEventNames(t *testing.T) {
@@ -301,6 +422,17 @@ func TestEventNames(t *testing.T) {
 	}
 	if got := e.CommString(); got != "nc" {
 		t.Errorf("CommString() = %q, want %q", got, "nc")
+	}
+	if got := e.SenderCommString(); got != "" {
+		t.Errorf("SenderCommString() of zeros = %q, want empty", got)
+	}
+	e.SenderComm = name16("python3\x00\x00junk")
+	if got := e.SenderCommString(); got != "python3" {
+		t.Errorf("SenderCommString() = %q, want %q", got, "python3")
+	}
+	e.SenderComm = name16("ABCDEFGHIJKLMNOP")
+	if got := e.SenderCommString(); got != "ABCDEFGHIJKLMNOP" {
+		t.Errorf("SenderCommString() without NUL = %q", got)
 	}
 	e = Event{IfName: name16("0123456789abcdef")}
 	if got := e.IfNameString(); got != "0123456789abcdef" {
@@ -325,6 +457,9 @@ func TestStrings(t *testing.T) {
 		{ICMPVerdict(3), "icmp(3)"},
 		{KindNoPort, "noport"},
 		{Kind(0), "kind(0)"},
+		{SenderRemote, "remote"},
+		{SenderLocal, "local"},
+		{SenderKind(2), "sender(2)"},
 		{FormatText, "text"},
 		{FormatJSON, "json"},
 		{Format(7), "format(7)"},
@@ -350,8 +485,23 @@ func TestParseFormat(t *testing.T) {
 	}
 }
 
+// BenchmarkDecode decodes a record with a local sender, the longer path.
 func BenchmarkDecode(b *testing.B) {
 	rec := loRecord().bytes()
+	var e Event
+	b.ReportAllocs()
+	b.SetBytes(RecordSize)
+	for b.Loop() {
+		if err := Decode(rec, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeRemote(b *testing.B) {
+	r := loRecord()
+	remote(&r)
+	rec := r.bytes()
 	var e Event
 	b.ReportAllocs()
 	b.SetBytes(RecordSize)

@@ -23,14 +23,29 @@ const testBootNS = 1234_000_000_123
 
 var testClock = ClockWithOffset(testTime.UnixNano() - testBootNS)
 
-// loEvent is the Event of loRecord, at testTime.
+// loEvent is a datagram that nc (PID 123) sent to a closed port on lo,
+// at testTime: the example of the Format doc comments.
 func loEvent() Event {
 	return Event{
 		BootNS: testBootNS, Kind: KindNoPort, Family: FamilyIPv4,
 		Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
 		SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 		IfName: name16("lo"), PID: 123, TID: 123, CPU: 1, Comm: name16("nc"),
-		ICMP: ICMPSent,
+		ICMP:   ICMPSent,
+		Sender: SenderLocal, SenderPID: 123, SenderTID: 123, SenderUID: 1000,
+		SenderComm: name16("nc"), SenderCgroup: 5183, SenderNetns: 4026531840,
+	}
+}
+
+// remoteEvent is a datagram from another host to a closed port on eth0,
+// the second example of the FormatText doc comment.
+func remoteEvent() Event {
+	return Event{
+		BootNS: testBootNS + 111_111_000, Kind: KindNoPort, Family: FamilyIPv4,
+		Src: netip.MustParseAddr("192.0.2.7"), Dst: netip.MustParseAddr("10.0.0.2"),
+		SPort: 53124, DPort: 161, Len: 40, Netns: 4026531840, IfIndex: 2,
+		IfName: name16("eth0"), PID: 0, TID: 0, CPU: 0, Comm: name16("swapper/0"),
+		ICMP: ICMPNotSent, Sender: SenderRemote,
 	}
 }
 
@@ -53,11 +68,20 @@ type jsonEvent struct {
 	PID     uint32 `json:"ctx_pid"`
 	TID     uint32 `json:"ctx_tid"`
 	Comm    string `json:"ctx_comm"`
+
+	Sender       string `json:"sender"`
+	SenderPID    uint32 `json:"sender_pid"`
+	SenderTID    uint32 `json:"sender_tid"`
+	SenderUID    uint32 `json:"sender_uid"`
+	SenderComm   string `json:"sender_comm"`
+	SenderCgroup uint64 `json:"sender_cgroup"`
+	SenderNetns  uint32 `json:"sender_netns"`
 }
 
 // schemaKeys are the keys of a FormatJSON line, in their order.
 var schemaKeys = []string{"type", "time", "kind", "family", "src", "sport", "dst", "dport",
-	"len", "ifindex", "ifname", "netns", "icmp", "cpu", "ctx_pid", "ctx_tid", "ctx_comm"}
+	"len", "ifindex", "ifname", "netns", "icmp", "cpu", "ctx_pid", "ctx_tid", "ctx_comm",
+	"sender", "sender_pid", "sender_tid", "sender_uid", "sender_comm", "sender_cgroup", "sender_netns"}
 
 // printLine prints e with a new Printer in format f and returns the output.
 func printLine(t testing.TB, f Format, e *Event) string {
@@ -109,14 +133,24 @@ func parseJSONLine(line string) (jsonEvent, error) {
 }
 
 func TestPrinterJSONExample(t *testing.T) {
-	// The example of the FormatJSON doc comment, byte for byte.
+	// The examples of the FormatJSON doc comment, byte for byte.
 	e := loEvent()
 	want := `{"type":"event","time":"2026-11-25T14:16:02.123456789Z","kind":"noport",` +
 		`"family":"ipv4","src":"127.0.0.1","sport":40000,"dst":"127.0.0.1","dport":9,` +
 		`"len":13,"ifindex":1,"ifname":"lo","netns":4026531840,"icmp":"sent","cpu":1,` +
-		`"ctx_pid":123,"ctx_tid":123,"ctx_comm":"nc"}` + "\n"
+		`"ctx_pid":123,"ctx_tid":123,"ctx_comm":"nc","sender":"local","sender_pid":123,` +
+		`"sender_tid":123,"sender_uid":1000,"sender_comm":"nc","sender_cgroup":5183,` +
+		`"sender_netns":4026531840}` + "\n"
 	if got := printLine(t, FormatJSON, &e); got != want {
 		t.Errorf("JSON line\n got %s\nwant %s", got, want)
+	}
+
+	e = remoteEvent()
+	wantEnd := `"ctx_comm":"swapper/0",` +
+		`"sender":"remote","sender_pid":0,"sender_tid":0,"sender_uid":0,` +
+		`"sender_comm":"","sender_cgroup":0,"sender_netns":0}` + "\n"
+	if got := printLine(t, FormatJSON, &e); !strings.HasSuffix(got, wantEnd) {
+		t.Errorf("remote JSON line\n got %s\nwant it to end in %s", got, wantEnd)
 	}
 }
 
@@ -127,15 +161,30 @@ func TestPrinterJSON(t *testing.T) {
 		want   jsonEvent
 	}{
 		{
-			name:   "ipv4 sent",
+			name:   "ipv4 sent, local sender",
 			modify: func(*Event) {},
 			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
 				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
 				IfIndex: 1, IfName: "lo", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123, TID: 123,
-				Comm: "nc"},
+				Comm: "nc", Sender: "local", SenderPID: 123, SenderTID: 123, SenderUID: 1000,
+				SenderComm: "nc", SenderCgroup: 5183, SenderNetns: 4026531840},
 		},
 		{
-			name: "ipv6 not-sent, time with zero fraction",
+			name: "local sender, distinct values, another namespace",
+			modify: func(e *Event) {
+				e.SenderPID, e.SenderTID, e.SenderUID = 4321, 4322, 65534
+				e.SenderComm = name16("dig")
+				e.SenderCgroup = 0x0102030405060708
+				e.SenderNetns = 4026532000
+			},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
+				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
+				IfIndex: 1, IfName: "lo", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123, TID: 123,
+				Comm: "nc", Sender: "local", SenderPID: 4321, SenderTID: 4322, SenderUID: 65534,
+				SenderComm: "dig", SenderCgroup: 0x0102030405060708, SenderNetns: 4026532000},
+		},
+		{
+			name: "ipv6 not-sent, time with zero fraction, remote sender",
 			modify: func(e *Event) {
 				e.BootNS -= 123456789
 				e.Family = FamilyIPv6
@@ -147,11 +196,12 @@ func TestPrinterJSON(t *testing.T) {
 				e.PID, e.TID = 0, 0
 				e.Comm = name16("swapper/3")
 				e.CPU = 3
+				e.Sender = SenderRemote // the other sender fields left as they were
 			},
 			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.000000000Z", Kind: "noport",
 				Family: "ipv6", Src: "2001:db8::1", SPort: 40000, Dst: "fe80::abcd:0:0:1", DPort: 9,
 				Len: 13, IfIndex: 2, IfName: "eth0", Netns: 4026531840, ICMP: "not-sent", CPU: 3,
-				Comm: "swapper/3"},
+				Comm: "swapper/3", Sender: "remote"},
 		},
 		{
 			name: "unknown verdict, v4-mapped, empty names, maximum numbers",
@@ -165,23 +215,42 @@ func TestPrinterJSON(t *testing.T) {
 				e.SPort, e.DPort, e.Len = math.MaxUint16, math.MaxUint16, math.MaxUint16
 				e.IfIndex, e.Netns, e.CPU = math.MaxUint32, math.MaxUint32, math.MaxUint32
 				e.PID, e.TID = math.MaxUint32, math.MaxUint32
+				e.SenderPID, e.SenderTID, e.SenderUID = math.MaxUint32, math.MaxUint32, math.MaxUint32
+				e.SenderNetns, e.SenderCgroup = math.MaxUint32, math.MaxUint64
+				e.SenderComm = [16]byte{}
 			},
 			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
 				Family: "ipv6", Src: "::ffff:192.0.2.1", SPort: math.MaxUint16, Dst: "::",
 				DPort: math.MaxUint16, Len: math.MaxUint16, IfIndex: math.MaxUint32,
 				Netns: math.MaxUint32, ICMP: "unknown", CPU: math.MaxUint32, PID: math.MaxUint32,
-				TID: math.MaxUint32},
+				TID: math.MaxUint32, Sender: "local", SenderPID: math.MaxUint32,
+				SenderTID: math.MaxUint32, SenderUID: math.MaxUint32, SenderCgroup: math.MaxUint64,
+				SenderNetns: math.MaxUint32},
 		},
 		{
 			name: "hostile names",
 			modify: func(e *Event) {
 				e.IfName = name16("a\"b\\c\td")
 				e.Comm = [16]byte{'"', '\\', 0x1b, '[', '2', 'J', 0x7f, 0xff, 0xc3, '(', 0xe2, 0x80, 0xa8, 'x', 'y', 'z'}
+				e.SenderComm = [16]byte{0x1b, ']', '0', ';', '"', 0xe2, 0x80, 0xa9, 0xed, 0xa0, 0x80, '\\', 0xc2, 0x85, 'q', 'r'}
 			},
 			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
 				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
 				IfIndex: 1, IfName: "a\"b\\c\td", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123,
-				TID: 123, Comm: "\"\\\x1b[2J\x7f\ufffd\ufffd(\u2028xyz"},
+				TID: 123, Comm: "\"\\\x1b[2J\x7f\ufffd\ufffd(\u2028xyz", Sender: "local",
+				SenderPID: 123, SenderTID: 123, SenderUID: 1000,
+				SenderComm: "\x1b]0;\"\u2029\ufffd\ufffd\ufffd\\\u0085qr", SenderCgroup: 5183,
+				SenderNetns: 4026531840},
+		},
+		{
+			name: "sender kind no Decode returns",
+			modify: func(e *Event) {
+				e.Sender = SenderKind(9)
+			},
+			want: jsonEvent{Type: "event", Time: "2026-11-25T14:16:02.123456789Z", Kind: "noport",
+				Family: "ipv4", Src: "127.0.0.1", SPort: 40000, Dst: "127.0.0.1", DPort: 9, Len: 13,
+				IfIndex: 1, IfName: "lo", Netns: 4026531840, ICMP: "sent", CPU: 1, PID: 123, TID: 123,
+				Comm: "nc", Sender: "sender(9)"},
 		},
 	}
 	for _, tt := range tests {
@@ -211,6 +280,49 @@ func TestPrinterJSON(t *testing.T) {
 	}
 }
 
+// TestDecodePrintJSONSender follows the sender part from the record's bytes
+// to the JSON line and back.
+func TestDecodePrintJSONSender(t *testing.T) {
+	local := loRecord()
+	rem := loRecord()
+	remote(&rem)
+	max := loRecord()
+	max.senderCgroup = math.MaxUint64
+	max.senderPID, max.senderTID, max.senderUID, max.senderNetns = math.MaxUint32, math.MaxUint32-1, math.MaxUint32-2, math.MaxUint32-3
+	max.senderComm = name16("ABCDEFGHIJKLMNOP")
+	tests := []struct {
+		name string
+		rec  record
+		want jsonEvent // only the sender keys
+	}{
+		{"local", local, jsonEvent{Sender: "local", SenderPID: 4321, SenderTID: 4322, SenderUID: 1000,
+			SenderComm: "sender-comm", SenderCgroup: 0x0102030405060708, SenderNetns: 4026532000}},
+		{"remote with junk", rem, jsonEvent{Sender: "remote"}},
+		{"local maximum", max, jsonEvent{Sender: "local", SenderPID: math.MaxUint32,
+			SenderTID: math.MaxUint32 - 1, SenderUID: math.MaxUint32 - 2, SenderComm: "ABCDEFGHIJKLMNOP",
+			SenderCgroup: math.MaxUint64, SenderNetns: math.MaxUint32 - 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Event
+			if err := Decode(tt.rec.bytes(), &e); err != nil {
+				t.Fatal(err)
+			}
+			line := printLine(t, FormatJSON, &e)
+			je, err := parseJSONLine(line)
+			if err != nil {
+				t.Fatalf("parse %s: %v", line, err)
+			}
+			got := jsonEvent{Sender: je.Sender, SenderPID: je.SenderPID, SenderTID: je.SenderTID,
+				SenderUID: je.SenderUID, SenderComm: je.SenderComm, SenderCgroup: je.SenderCgroup,
+				SenderNetns: je.SenderNetns}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("sender keys mismatch (-want +got):\n%s\nline: %s", diff, line)
+			}
+		})
+	}
+}
+
 func TestPrinterText(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -218,12 +330,24 @@ func TestPrinterText(t *testing.T) {
 		want   string
 	}{
 		{
-			name:   "ipv4 sent",
+			name:   "ipv4 sent, local sender",
 			modify: func(*Event) {},
-			want:   "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent       1 123/nc\n",
+			want:   "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent     123/nc                    1 123/nc\n",
 		},
 		{
-			name: "widest ipv4",
+			name:   "remote sender",
+			modify: func(e *Event) { *e = remoteEvent() },
+			want:   "14:16:02.234567 192.0.2.7:53124       10.0.0.2:161             40 eth0       4026531840 not-sent remote                    0 0/swapper/0\n",
+		},
+		{
+			name: "remote sender, stale sender fields not shown",
+			modify: func(e *Event) {
+				e.Sender = SenderRemote
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent     remote                    1 123/nc\n",
+		},
+		{
+			name: "widest ipv4, widest sender",
 			modify: func(e *Event) {
 				e.Src = netip.MustParseAddr("255.255.255.255")
 				e.Dst = netip.MustParseAddr("192.168.100.200")
@@ -233,8 +357,18 @@ func TestPrinterText(t *testing.T) {
 				e.CPU = 127
 				e.PID = 4194304
 				e.Comm = name16("systemd-resolve")
+				e.SenderPID = 4194304
+				e.SenderComm = name16("systemd-resolve")
 			},
-			want: "14:16:02.123456 255.255.255.255:65535 192.168.100.200:65535 65535 enp0s31f6  4026531840 not-sent 127 4194304/systemd-resolve\n",
+			want: "14:16:02.123456 255.255.255.255:65535 192.168.100.200:65535 65535 enp0s31f6  4026531840 not-sent 4194304/systemd-resolve 127 4194304/systemd-resolve\n",
+		},
+		{
+			name: "sender wider than its column pushes the line",
+			modify: func(e *Event) {
+				e.SenderPID = math.MaxUint32
+				e.SenderComm = name16("0123456789abcdef")
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent     4294967295/0123456789abcdef   1 123/nc\n",
 		},
 		{
 			name: "long ipv6 and ifname push the line",
@@ -245,33 +379,44 @@ func TestPrinterText(t *testing.T) {
 				e.IfName = name16("br-0123456789ab")
 				e.ICMP = ICMPUnknown
 			},
-			want: "14:16:02.123456 [2001:db8:1234:5678:9abc:def0:1234:5678]:40000 [::1]:9                  13 br-0123456789ab 4026531840 unknown    1 123/nc\n",
+			want: "14:16:02.123456 [2001:db8:1234:5678:9abc:def0:1234:5678]:40000 [::1]:9                  13 br-0123456789ab 4026531840 unknown  123/nc                    1 123/nc\n",
 		},
 		{
-			name: "no ifname",
+			name: "no ifname, no names",
 			modify: func(e *Event) {
 				e.IfName = [16]byte{}
 				e.IfIndex = 42
 				e.Comm = [16]byte{}
 				e.PID = 0
+				e.SenderComm = [16]byte{}
+				e.SenderPID = 0
 			},
-			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 if42       4026531840 sent       1 0/\n",
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 if42       4026531840 sent     local/?                   1 0/\n",
 		},
 		{
 			name: "hostile names",
 			modify: func(e *Event) {
 				e.IfName = name16("e\x1b[31m")
 				e.Comm = [16]byte{0x1b, ']', '0', ';', 'x', 0x07, 0xff, 0xe2, 0x80, 0xae, 'b', 'a', 'd', 0xc2, 0x9b, '!'}
+				e.SenderComm = [16]byte{'\n', '\r', 0x1b, '[', 'H', 0xe2, 0x80, 0x8b, 0xc0, 0xaf, 'o', 'k'}
 			},
-			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 e?[31m     4026531840 sent       1 123/?]0;x???bad?!\n",
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 e?[31m     4026531840 sent     123/???[H???ok            1 123/?]0;x???bad?!\n",
 		},
 		{
 			name: "printable UTF-8 names are kept",
 			modify: func(e *Event) {
 				e.IfName = name16("ñé")
 				e.Comm = name16("café ☕")
+				e.SenderComm = name16("日本語")
 			},
-			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 ñé         4026531840 sent       1 123/café ☕\n",
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 ñé         4026531840 sent     123/日本語                   1 123/café ☕\n",
+		},
+		{
+			name: "sender kind no Decode returns",
+			modify: func(e *Event) {
+				e.Sender = SenderKind(9)
+			},
+			want: "14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent     sender(9)                 1 123/nc\n",
 		},
 	}
 	for _, tt := range tests {
@@ -309,8 +454,14 @@ func TestPrinterHeader(t *testing.T) {
 	if err := p.Event(&e); err != nil {
 		t.Fatal(err)
 	}
-	want := "TIME            SRC                   DST                     LEN IFACE           NETNS ICMP     CPU CTX\n" +
-		"14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent       1 123/nc\n"
+	r := remoteEvent()
+	if err := p.Event(&r); err != nil {
+		t.Fatal(err)
+	}
+	// The example of the FormatText doc comment, byte for byte.
+	want := "TIME            SRC                   DST                     LEN IFACE           NETNS ICMP     SENDER                  CPU CTX\n" +
+		"14:16:02.123456 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 sent     123/nc                    1 123/nc\n" +
+		"14:16:02.234567 192.0.2.7:53124       10.0.0.2:161             40 eth0       4026531840 not-sent remote                    0 0/swapper/0\n"
 	if got := out.String(); got != want {
 		t.Errorf("header and line\n got %q\nwant %q", got, want)
 	}
@@ -378,6 +529,9 @@ func TestPrinterNoAllocs(t *testing.T) {
 	e6.Dst = netip.MustParseAddr("fe80::1%eth0")
 	e6.Comm = [16]byte{'"', 0x1b, 0xff, 0xe2, 0x80, 0xa8, 'x'}
 	e6.IfName = [16]byte{}
+	e6.SenderComm = [16]byte{0x1b, '"', 0xc0, 0xaf, 0xe2, 0x80, 0xa9, 'y'}
+	e6.SenderPID, e6.SenderCgroup = math.MaxUint32, math.MaxUint64
+	er := remoteEvent()
 	for _, f := range []Format{FormatText, FormatJSON} {
 		w := bufio.NewWriter(io.Discard)
 		p := NewPrinter(w, f, NewClock())
@@ -388,6 +542,9 @@ func TestPrinterNoAllocs(t *testing.T) {
 			if err := p.Event(&e6); err != nil {
 				t.Fatal(err)
 			}
+			if err := p.Event(&er); err != nil {
+				t.Fatal(err)
+			}
 		})
 		if allocs != 0 {
 			t.Errorf("%v: Printer.Event allocates %v times per call, want 0", f, allocs)
@@ -395,8 +552,7 @@ func TestPrinterNoAllocs(t *testing.T) {
 	}
 }
 
-func benchmarkPrinter(b *testing.B, f Format) {
-	e := loEvent()
+func benchmarkPrinter(b *testing.B, f Format, e Event) {
 	w := bufio.NewWriter(io.Discard)
 	p := NewPrinter(w, f, NewClock())
 	b.ReportAllocs()
@@ -410,8 +566,13 @@ func benchmarkPrinter(b *testing.B, f Format) {
 	}
 }
 
-func BenchmarkPrinterJSON(b *testing.B) { benchmarkPrinter(b, FormatJSON) }
-func BenchmarkPrinterText(b *testing.B) { benchmarkPrinter(b, FormatText) }
+// BenchmarkPrinterJSON and BenchmarkPrinterText print an event with a local
+// sender, the longer line.
+func BenchmarkPrinterJSON(b *testing.B) { benchmarkPrinter(b, FormatJSON, loEvent()) }
+func BenchmarkPrinterText(b *testing.B) { benchmarkPrinter(b, FormatText, loEvent()) }
+
+func BenchmarkPrinterJSONRemote(b *testing.B) { benchmarkPrinter(b, FormatJSON, remoteEvent()) }
+func BenchmarkPrinterTextRemote(b *testing.B) { benchmarkPrinter(b, FormatText, remoteEvent()) }
 
 // BenchmarkDecodePrintJSON is the whole per-event path of udptrace --output json.
 func BenchmarkDecodePrintJSON(b *testing.B) {

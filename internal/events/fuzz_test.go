@@ -2,8 +2,12 @@ package events
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,8 @@ import (
 )
 
 func FuzzDecode(f *testing.F) {
+	// Valid records of RecordSize bytes: local and remote senders, both
+	// families, hostile names, extreme numbers.
 	f.Add(loRecord().bytes())
 	r := loRecord()
 	r.family = 6
@@ -18,11 +24,26 @@ func FuzzDecode(f *testing.F) {
 	r.daddr = addr16("::ffff:10.0.0.1")
 	r.icmp = 2
 	r.comm = [16]byte{'"', '\\', 0x1b, 0xff, 0xe2, 0x80, 0xa8}
+	r.senderComm = [16]byte{0x1b, ']', 0xc0, 0xaf, 0xe2, 0x80, 0xa9, '\n', 'x', 'y', 'z', 'w', 'v', 'u', 't', 's'}
 	f.Add(r.bytes())
+	remote(&r)
+	f.Add(r.bytes())
+	r = loRecord()
+	r.senderCgroup = math.MaxUint64
+	r.senderPID, r.senderTID, r.senderUID, r.senderNetns = math.MaxUint32, math.MaxUint32, math.MaxUint32, math.MaxUint32
+	r.pad = [2]byte{0xff, 0xff}
+	f.Add(r.bytes())
+	f.Add(record{family: 4, kind: 1}.bytes())
+	// Invalid ones.
 	r.family, r.kind, r.icmp = 5, 1, 0
 	f.Add(r.bytes())
+	r = loRecord()
+	r.sender = 2
+	f.Add(r.bytes())
 	f.Add([]byte{})
+	f.Add(loRecord().bytes()[:104]) // the record before the sender part
 	f.Add(make([]byte, RecordSize))
+	f.Add(make([]byte, RecordSize-1))
 	f.Add(make([]byte, RecordSize+1))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -78,6 +99,38 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("ctx_comm %q, want %q", je.Comm, comm)
 		}
 
+		// The sender part, read again by the offsets of the layout.
+		ne := binary.NativeEndian
+		switch b[69] {
+		case 0:
+			zero := Event{Sender: SenderRemote}
+			if e.Sender != SenderRemote || e.SenderPID != 0 || e.SenderTID != 0 || e.SenderUID != 0 ||
+				e.SenderNetns != 0 || e.SenderCgroup != 0 || e.SenderComm != zero.SenderComm {
+				t.Errorf("remote record decodes to sender %v %d %d %d %d %d %q", e.Sender, e.SenderPID,
+					e.SenderTID, e.SenderUID, e.SenderNetns, e.SenderCgroup, e.SenderComm)
+			}
+			if je.Sender != "remote" || je.SenderPID != 0 || je.SenderTID != 0 || je.SenderUID != 0 ||
+				je.SenderComm != "" || je.SenderCgroup != 0 || je.SenderNetns != 0 {
+				t.Errorf("remote sender keys %+v", je)
+			}
+		case 1:
+			if e.Sender != SenderLocal || e.SenderCgroup != ne.Uint64(b[104:]) ||
+				e.SenderPID != ne.Uint32(b[112:]) || e.SenderTID != ne.Uint32(b[116:]) ||
+				e.SenderUID != ne.Uint32(b[120:]) || e.SenderNetns != ne.Uint32(b[124:]) ||
+				!bytes.Equal(e.SenderComm[:], b[128:144]) {
+				t.Errorf("local record decodes to sender %+v", e)
+			}
+			if je.Sender != "local" || je.SenderPID != e.SenderPID || je.SenderTID != e.SenderTID ||
+				je.SenderUID != e.SenderUID || je.SenderCgroup != e.SenderCgroup || je.SenderNetns != e.SenderNetns {
+				t.Errorf("local sender keys %+v do not match %+v", je, e)
+			}
+			if comm := e.SenderCommString(); utf8.ValidString(comm) && je.SenderComm != comm {
+				t.Errorf("sender_comm %q, want %q", je.SenderComm, comm)
+			}
+		default:
+			t.Fatalf("Decode accepted sender byte %d", b[69])
+		}
+
 		// The text line: one line, nothing a terminal would act on.
 		out.Reset()
 		p = NewPrinter(&out, FormatText, testClock)
@@ -93,6 +146,14 @@ func FuzzDecode(f *testing.F) {
 			if c < 0x20 || (c >= 0x7f && c <= 0x9f) {
 				t.Fatalf("text line %q holds control character %U", text, c)
 			}
+		}
+		// The SENDER cell follows the ICMP cell (padded to 8).
+		cell := " remote "
+		if e.Sender == SenderLocal {
+			cell = " " + strconv.FormatUint(uint64(e.SenderPID), 10) + "/"
+		}
+		if icmp := fmt.Sprintf(" %-8s", e.ICMP); !strings.Contains(text, icmp+cell) {
+			t.Errorf("text line %q lacks %q", text, icmp+cell)
 		}
 	})
 }

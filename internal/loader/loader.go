@@ -132,8 +132,8 @@ func ParseBackend(s string) (Backend, error) {
 // sections maps a backend to the ELF section prefixes of its programs.
 var sections = map[Backend][]string{
 	Tracepoint: {"tp_btf/"},
-	FEntry:     {"fentry/", "fexit/"},
-	Kprobe:     {"kprobe/", "kretprobe/"},
+	FEntry:     {"fentry/", "fexit/", "raw_tp/"},
+	Kprobe:     {"kprobe/", "kretprobe/", "raw_tp/"},
 }
 
 // BackendError says why a backend cannot run here.
@@ -230,8 +230,8 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		if err := requireDropReasons(kernel); err != nil {
 			return nil, err
 		}
-		t.ICMP4 = cfg.Family != 6 && hasTracepoint(kernel, "icmp_send")
-		t.ICMP6 = cfg.Family != 4 && hasTracepoint(kernel, "net_dev_queue")
+		t.ICMP4 = hasTracepoint(kernel, "icmp_send")
+		t.ICMP6 = hasTracepoint(kernel, "net_dev_queue")
 	} else {
 		if err := requireHooks(b, kernel); err != nil {
 			return nil, err
@@ -258,8 +258,8 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		"filter_sport":    len(cfg.SPorts) > 0,
 		"filter_src":      len(cfg.Src) > 0,
 		"filter_dst":      len(cfg.Dst) > 0,
-		"have_icmp4_hook": t.ICMP4,
-		"have_icmp6_hook": t.ICMP6,
+		"have_icmp4_hook": b == Tracepoint && t.ICMP4,
+		"have_icmp6_hook": b == Tracepoint && t.ICMP6,
 		"wakeup_bytes":    uint64(cfg.RingSize / 16),
 	}
 	for name, v := range vars {
@@ -315,8 +315,6 @@ func (t *Tracer) uses(b Backend, name, section string) bool {
 	switch {
 	case b == Tracepoint && name == "icmp_send":
 		return t.ICMP4
-	case b == Tracepoint && name == "net_dev_queue":
-		return t.ICMP6
 	}
 	// Every family stays hooked even under -4/-6: the summary counts both.
 	return true
@@ -346,6 +344,8 @@ func attach(p *ebpf.Program, section string) (link.Link, error) {
 		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFEntry})
 	case "fexit":
 		return link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceFExit})
+	case "raw_tp":
+		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: target, Program: p})
 	case "kprobe":
 		return link.Kprobe(target, p, nil)
 	case "kretprobe":

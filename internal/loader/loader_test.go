@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -563,5 +564,71 @@ func TestFirewallRejectIsNotAnEvent(t *testing.T) {
 	}
 	if c, _ := tr.Counters(); c.ICMP4SentNS != 2 || c.ICMP6SentNS != 1 {
 		t.Errorf("tracer counted %d/%d replies, want 2/1", c.ICMP4SentNS, c.ICMP6SentNS)
+	}
+}
+
+// The sender is the process whose socket sent the datagram (recorded when it
+// left that socket), whatever task ran the receive path; a datagram that
+// arrived from outside (here through a tun device) has sender "remote".
+func TestSender(t *testing.T) {
+	a, b := testutil.NewNS(t), testutil.NewNS(t)
+	testutil.Veth(t, a, "va", "10.203.0.1/24,fd00:203::1/64", b, "vb", "10.203.0.2/24,fd00:203::2/64,10.203.0.3/24,fd00:203::3/64")
+	tun := testutil.NewTUN(t, b, "tun0", "10.204.0.1/24")
+	d4, d6, lo := ap("10.203.0.2:9"), ap("[fd00:203::2]:9"), ap("127.0.0.1:9")
+	// Resolve the neighbours first: a datagram that waits for ARP or ND
+	// leaves later, from softirq, and its task is then unknown (pid 0).
+	warm := testutil.ReadCounters(t, b)
+	testutil.Send(t, testutil.UDPSocket(t, a, "10.203.0.1:0", d4, false), d4, 1, 1)
+	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:203::1]:0", d6, false), d6, 1, 1)
+	testutil.WaitDelta(t, b, warm, "Udp.NoPorts", 1)
+	testutil.WaitDelta(t, b, warm, "Udp6NoPorts", 1)
+	tr := open(t, loader.Config{TargetNetns: b.Inode, StatsNetns: b.Inode})
+	before := testutil.ReadCounters(t, b)
+
+	testutil.Send(t, testutil.UDPSocket(t, a, "10.203.0.1:48001", d4, true), d4, 1, 1)
+	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:203::1]:48002", d6, false), d6, 1, 1)
+	testutil.Send(t, testutil.UDPSocket(t, b, "127.0.0.1:48003", lo, false), lo, 1, 1)
+	tun.InjectUDP4(t, ap("10.204.0.2:48004"), ap("10.204.0.1:9"), 5)
+	// Fresh neighbours: these wait for ARP/ND and may leave from softirq.
+	f4, f6 := ap("10.203.0.3:9"), ap("[fd00:203::3]:9")
+	testutil.Send(t, testutil.UDPSocket(t, a, "10.203.0.1:48005", f4, false), f4, 1, 1)
+	testutil.Send(t, testutil.UDPSocket(t, a, "[fd00:203::1]:48006", f6, false), f6, 1, 1)
+	waitNoPorts(t, tr, b, before, 4, 2)
+	evs := drain(t, tr)
+
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strings.TrimSpace(string(comm))
+	got := map[uint16]events.Event{}
+	for _, e := range evs {
+		if e.Netns == b.Inode {
+			got[e.SPort] = e
+		}
+	}
+	for port, ns := range map[uint16]*testutil.NS{48001: a, 48002: a, 48003: b} {
+		e, ok := got[port]
+		if !ok {
+			t.Errorf("no event from port %d", port)
+			continue
+		}
+		if e.Sender != events.SenderLocal || e.SenderPID != uint32(os.Getpid()) || e.SenderCommString() != self ||
+			e.SenderUID != uint32(os.Getuid()) || e.SenderNetns != ns.Inode || e.SenderTID == 0 || e.SenderCgroup == 0 {
+			t.Errorf("port %d: sender %s pid %d tid %d uid %d comm %q netns %d cgroup %d; want local, pid %d, comm %q, netns %d",
+				port, e.Sender, e.SenderPID, e.SenderTID, e.SenderUID, e.SenderCommString(), e.SenderNetns, e.SenderCgroup,
+				os.Getpid(), self, ns.Inode)
+		}
+	}
+	for _, port := range []uint16{48005, 48006} {
+		e, ok := got[port]
+		if !ok || e.Sender != events.SenderLocal || e.SenderNetns != a.Inode ||
+			(e.SenderPID != 0 && e.SenderPID != uint32(os.Getpid())) {
+			t.Errorf("port %d (after neighbour resolution): %s pid %d netns %d; want local from netns %d, pid %d or unknown (0)",
+				port, e.Sender, e.SenderPID, e.SenderNetns, a.Inode, os.Getpid())
+		}
+	}
+	if e, ok := got[48004]; !ok || e.Sender != events.SenderRemote || e.SenderPID != 0 || e.IfNameString() != "tun0" {
+		t.Errorf("injected datagram: %+v, want sender remote on tun0", e)
 	}
 }

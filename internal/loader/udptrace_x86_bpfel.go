@@ -28,24 +28,31 @@ const (
 )
 
 type udptraceEvent struct {
-	_       structs.HostLayout
-	TsNs    uint64
-	Saddr   [16]uint8
-	Daddr   [16]uint8
-	Netns   uint32
-	Ifindex uint32
-	Pid     uint32
-	Tid     uint32
-	Cpu     uint32
-	Sport   uint16
-	Dport   uint16
-	Ulen    uint16
-	Family  uint8
-	Icmp    uint8
-	Kind    uint8
-	Pad     [3]uint8
-	Ifname  [16]int8
-	Comm    [16]int8
+	_            structs.HostLayout
+	TsNs         uint64
+	Saddr        [16]uint8
+	Daddr        [16]uint8
+	Netns        uint32
+	Ifindex      uint32
+	Pid          uint32
+	Tid          uint32
+	Cpu          uint32
+	Sport        uint16
+	Dport        uint16
+	Ulen         uint16
+	Family       uint8
+	Icmp         uint8
+	Kind         uint8
+	Sender       uint8
+	Pad          [2]uint8
+	Ifname       [16]int8
+	Comm         [16]int8
+	SenderCgroup uint64
+	SenderPid    uint32
+	SenderTid    uint32
+	SenderUid    uint32
+	SenderNetns  uint32
+	SenderComm   [16]int8
 }
 
 type udptraceEventKind uint32
@@ -53,6 +60,17 @@ type udptraceEventKind uint32
 const (
 	udptraceEventKindKIND_NOPORT udptraceEventKind = 1
 )
+
+type udptraceFlowKey struct {
+	_      structs.HostLayout
+	Family uint8
+	Pad    uint8
+	Sport  uint16
+	Dport  uint16
+	Pad2   uint16
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+}
 
 type udptraceIcmpMark struct {
 	_     structs.HostLayout
@@ -91,6 +109,23 @@ type udptraceRcvWindow struct {
 	Ev    udptraceEvent
 }
 
+type udptraceSenderInfo struct {
+	_      structs.HostLayout
+	Cgroup uint64
+	Pid    uint32
+	Tid    uint32
+	Uid    uint32
+	Netns  uint32
+	Comm   [16]int8
+}
+
+type udptraceSenderKind uint32
+
+const (
+	udptraceSenderKindSENDER_REMOTE udptraceSenderKind = 0
+	udptraceSenderKindSENDER_LOCAL  udptraceSenderKind = 1
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -100,6 +135,7 @@ const (
 	udptraceMapDstSet           = "dst_set"
 	udptraceMapEvents           = "events"
 	udptraceMapIcmpMarks        = "icmp_marks"
+	udptraceMapSenders          = "senders"
 	udptraceMapSportSet         = "sport_set"
 	udptraceMapSrcSet           = "src_set"
 	udptraceMapWindows          = "windows"
@@ -122,6 +158,7 @@ const (
 	udptraceProgKrUdp4Rcv       = "kr_udp4_rcv"
 	udptraceProgKrUdp6Rcv       = "kr_udp6_rcv"
 	udptraceProgNetDevQueue     = "net_dev_queue"
+	udptraceProgRawNetDevQueue  = "raw_net_dev_queue"
 	udptraceVarFilterDport      = "filter_dport"
 	udptraceVarFilterDst        = "filter_dst"
 	udptraceVarFilterSport      = "filter_sport"
@@ -133,6 +170,7 @@ const (
 	udptraceVarUnusedCounter    = "unused_counter"
 	udptraceVarUnusedEvent      = "unused_event"
 	udptraceVarUnusedKind       = "unused_kind"
+	udptraceVarUnusedSender     = "unused_sender"
 	udptraceVarUnusedVerdict    = "unused_verdict"
 	udptraceVarWakeupBytes      = "wakeup_bytes"
 	udptraceVarWantFamily       = "want_family"
@@ -199,6 +237,7 @@ type udptraceProgramSpecs struct {
 	KrUdp4Rcv       *ebpf.ProgramSpec `ebpf:"kr_udp4_rcv"`
 	KrUdp6Rcv       *ebpf.ProgramSpec `ebpf:"kr_udp6_rcv"`
 	NetDevQueue     *ebpf.ProgramSpec `ebpf:"net_dev_queue"`
+	RawNetDevQueue  *ebpf.ProgramSpec `ebpf:"raw_net_dev_queue"`
 }
 
 // udptraceMapSpecs contains maps before they are loaded into the kernel.
@@ -210,6 +249,7 @@ type udptraceMapSpecs struct {
 	DstSet    *ebpf.MapSpec `ebpf:"dst_set"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	IcmpMarks *ebpf.MapSpec `ebpf:"icmp_marks"`
+	Senders   *ebpf.MapSpec `ebpf:"senders"`
 	SportSet  *ebpf.MapSpec `ebpf:"sport_set"`
 	SrcSet    *ebpf.MapSpec `ebpf:"src_set"`
 	Windows   *ebpf.MapSpec `ebpf:"windows"`
@@ -230,6 +270,7 @@ type udptraceVariableSpecs struct {
 	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedSender  *ebpf.VariableSpec `ebpf:"unused_sender"`
 	UnusedVerdict *ebpf.VariableSpec `ebpf:"unused_verdict"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WantFamily    *ebpf.VariableSpec `ebpf:"want_family"`
@@ -260,6 +301,7 @@ type udptraceMaps struct {
 	DstSet    *ebpf.Map `ebpf:"dst_set"`
 	Events    *ebpf.Map `ebpf:"events"`
 	IcmpMarks *ebpf.Map `ebpf:"icmp_marks"`
+	Senders   *ebpf.Map `ebpf:"senders"`
 	SportSet  *ebpf.Map `ebpf:"sport_set"`
 	SrcSet    *ebpf.Map `ebpf:"src_set"`
 	Windows   *ebpf.Map `ebpf:"windows"`
@@ -272,6 +314,7 @@ func (m *udptraceMaps) Close() error {
 		m.DstSet,
 		m.Events,
 		m.IcmpMarks,
+		m.Senders,
 		m.SportSet,
 		m.SrcSet,
 		m.Windows,
@@ -293,6 +336,7 @@ type udptraceVariables struct {
 	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedSender  *ebpf.Variable `ebpf:"unused_sender"`
 	UnusedVerdict *ebpf.Variable `ebpf:"unused_verdict"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WantFamily    *ebpf.Variable `ebpf:"want_family"`
@@ -321,6 +365,7 @@ type udptracePrograms struct {
 	KrUdp4Rcv       *ebpf.Program `ebpf:"kr_udp4_rcv"`
 	KrUdp6Rcv       *ebpf.Program `ebpf:"kr_udp6_rcv"`
 	NetDevQueue     *ebpf.Program `ebpf:"net_dev_queue"`
+	RawNetDevQueue  *ebpf.Program `ebpf:"raw_net_dev_queue"`
 }
 
 func (p *udptracePrograms) Close() error {
@@ -344,6 +389,7 @@ func (p *udptracePrograms) Close() error {
 		p.KrUdp4Rcv,
 		p.KrUdp6Rcv,
 		p.NetDevQueue,
+		p.RawNetDevQueue,
 	)
 }
 
