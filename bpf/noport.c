@@ -51,6 +51,8 @@ const volatile bool filter_dport = false;
 const volatile bool filter_sport = false;
 const volatile bool filter_src = false;
 const volatile bool filter_dst = false;
+const volatile bool filter_pid = false;  /* sender's tgid */
+const volatile bool filter_comm = false; /* sender's task name */
 const volatile bool have_icmp4_hook = false; /* icmp:icmp_send attached */
 const volatile bool have_icmp6_hook = false; /* tracepoint backend: ICMPv6 replies seen at net_dev_queue */
 /* Wake the reader only once this much is queued: a wakeup per event costs
@@ -84,6 +86,20 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } sport_set SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_set SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} comm_set SEC(".maps");
 
 /* Address sets: one trie for both families; the family is the first byte of
  * the key, so prefixlen = 8 + CIDR bits. */
@@ -312,6 +328,10 @@ static __always_inline bool wanted(const struct event *e)
 	if (filter_src && !addr_in(&src_set, e->family, e->saddr))
 		return false;
 	if (filter_dst && !addr_in(&dst_set, e->family, e->daddr))
+		return false;
+	if (filter_pid && !bpf_map_lookup_elem(&pid_set, &e->sender_pid))
+		return false;
+	if (filter_comm && !bpf_map_lookup_elem(&comm_set, e->sender_comm))
 		return false;
 	return true;
 }

@@ -375,6 +375,10 @@ func TestE2EBadInput(t *testing.T) {
 		{[]string{"--ring-size", "3000"}, "--ring-size"},
 		{[]string{"-c", "-1"}, "-c"},
 		{[]string{"--duration", "soon"}, "--duration"},
+		{[]string{"--pid", "0"}, "--pid"},
+		{[]string{"--pid", "12,x"}, "--pid"},
+		{[]string{"--comm", ""}, "--comm"},
+		{[]string{"--backend", "ebpf"}, "--backend"},
 		{[]string{"--bogus"}, "--bogus"},
 		{[]string{"extra-arg"}, "extra-arg"},
 	} {

@@ -18,6 +18,7 @@ import (
 type options struct {
 	ports, sports []string
 	src, dst      []string
+	pids, comms   []string
 	ipv4, ipv6    bool
 	netns         string
 	json          bool
@@ -35,6 +36,8 @@ func (o *options) register(c *cobra.Command) {
 	f.StringArrayVar(&o.sports, "sport", nil, "source `PORTS`, same form as --port (repeatable)")
 	f.StringArrayVar(&o.src, "src", nil, "source `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
 	f.StringArrayVar(&o.dst, "dst", nil, "destination `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
+	f.StringArrayVar(&o.pids, "pid", nil, "only datagrams sent by process `PID` (repeatable, or comma-separated)")
+	f.StringArrayVar(&o.comms, "comm", nil, "only datagrams sent by a task named `NAME` (its first 15 bytes, as the kernel keeps; repeatable)")
 	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only")
 	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
 	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
@@ -73,6 +76,24 @@ func (o *options) config() (config, error) {
 	}
 	if c.loader.Dst, err = parsePrefixFlags("--dst", o.dst); err != nil {
 		return c, err
+	}
+	for _, v := range o.pids {
+		for _, item := range strings.Split(v, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(item), 10, 32)
+			if err != nil || n == 0 {
+				return c, usagef("--pid: %q is not a process id (a positive number)", item)
+			}
+			c.loader.PIDs = append(c.loader.PIDs, uint32(n))
+		}
+	}
+	for _, v := range o.comms {
+		if v == "" {
+			return c, usagef("--comm: empty name")
+		}
+		if len(v) > 15 {
+			v = v[:15] // the kernel's TASK_COMM_LEN - 1
+		}
+		c.loader.Comms = append(c.loader.Comms, v)
 	}
 	switch {
 	case o.ipv4 && o.ipv6:

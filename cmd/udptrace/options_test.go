@@ -8,11 +8,12 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/udptrace/udptrace/internal/filter"
+	"github.com/udptrace/udptrace/internal/loader"
 )
 
 func TestOptionsConfig(t *testing.T) {
 	o := options{ports: []string{"53,5353", "8000-8100"}, sports: []string{"1000"}, src: []string{"10.0.0.0/8,fd00::/8"},
-		dst: []string{"::1"}, ringSize: "512K", count: 5}
+		dst: []string{"::1"}, ringSize: "512K", count: 5, pids: []string{"1,42", "7"}, comms: []string{"dig", "systemd-resolved"}, backend: "kprobe"}
 	c, err := o.config()
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +25,15 @@ func TestOptionsConfig(t *testing.T) {
 	if diff := cmp.Diff(wantSrc, c.loader.Src, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
 		t.Error(diff)
 	}
+	if diff := cmp.Diff([]uint32{1, 42, 7}, c.loader.PIDs); diff != "" {
+		t.Error(diff)
+	}
+	if diff := cmp.Diff([]string{"dig", "systemd-resolve"}, c.loader.Comms); diff != "" {
+		t.Errorf("comms are cut to the kernel's 15 bytes: %s", diff)
+	}
+	if c.loader.Backend != loader.Kprobe {
+		t.Errorf("backend %q", c.loader.Backend)
+	}
 	if c.loader.RingSize != 512<<10 || c.count != 5 || c.loader.Family != 0 || c.loader.TargetNetns != 0 || c.loader.StatsNetns == 0 {
 		t.Errorf("config %+v", c)
 	}
@@ -31,7 +41,7 @@ func TestOptionsConfig(t *testing.T) {
 		v4, v6 bool
 		want   uint8
 	}{{true, false, 4}, {false, true, 6}, {true, true, 0}} {
-		o := options{ipv4: tc.v4, ipv6: tc.v6, ringSize: "8M"}
+		o := options{ipv4: tc.v4, ipv6: tc.v6, ringSize: "8M", backend: "auto"}
 		c, err := o.config()
 		if err != nil || c.loader.Family != tc.want {
 			t.Errorf("-4=%v -6=%v: family %d, %v; want %d", tc.v4, tc.v6, c.loader.Family, err, tc.want)

@@ -55,8 +55,10 @@ type Config struct {
 	DPorts      []filter.PortRange
 	SPorts      []filter.PortRange
 	Src, Dst    []netip.Prefix
-	RingSize    int     // bytes: a power of two, at least a page
-	Backend     Backend // "" or Auto: the first of Backends that works
+	PIDs        []uint32 // sender's process id (tgid)
+	Comms       []string // sender's task name (the kernel keeps 15 bytes)
+	RingSize    int      // bytes: a power of two, at least a page
+	Backend     Backend  // "" or Auto: the first of Backends that works
 }
 
 // PollInterval bounds how long an event can wait in the ring: the BPF side
@@ -258,6 +260,8 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		"filter_sport":    len(cfg.SPorts) > 0,
 		"filter_src":      len(cfg.Src) > 0,
 		"filter_dst":      len(cfg.Dst) > 0,
+		"filter_pid":      len(cfg.PIDs) > 0,
+		"filter_comm":     len(cfg.Comms) > 0,
 		"have_icmp4_hook": b == Tracepoint && t.ICMP4,
 		"have_icmp6_hook": b == Tracepoint && t.ICMP6,
 		"wakeup_bytes":    uint64(cfg.RingSize / 16),
@@ -426,6 +430,18 @@ func (t *Tracer) fillSets(cfg Config) error {
 					return fmt.Errorf("fill %s: %w", s.m, err)
 				}
 			}
+		}
+	}
+	for _, pid := range cfg.PIDs {
+		if err := t.coll.Maps["pid_set"].Put(pid, uint8(1)); err != nil {
+			return fmt.Errorf("fill pid_set: %w", err)
+		}
+	}
+	for _, comm := range cfg.Comms {
+		var key [16]byte
+		copy(key[:15], comm)
+		if err := t.coll.Maps["comm_set"].Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("fill comm_set: %w", err)
 		}
 	}
 	for _, s := range []struct {

@@ -632,3 +632,42 @@ func TestSender(t *testing.T) {
 		t.Errorf("injected datagram: %+v, want sender remote on tun0", e)
 	}
 }
+
+// --pid and --comm select the datagrams of one of two concurrent clients.
+func TestSenderFilters(t *testing.T) {
+	dst := ap("127.0.0.1:9")
+	for _, tc := range []struct {
+		name string
+		cfg  func(one, two *testutil.Client) loader.Config
+		want int // which client's datagrams are kept
+	}{
+		{"pid", func(one, _ *testutil.Client) loader.Config { return loader.Config{PIDs: []uint32{uint32(one.PID)}} }, 1},
+		{"comm", func(_, _ *testutil.Client) loader.Config { return loader.Config{Comms: []string{"udpclient-two"}} }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := testutil.NewNS(t)
+			one := testutil.StartClient(t, ns, "udpclient-one", dst, 3)
+			two := testutil.StartClient(t, ns, "udpclient-two", dst, 4)
+			cfg := tc.cfg(one, two)
+			cfg.TargetNetns, cfg.StatsNetns = ns.Inode, ns.Inode
+			tr := open(t, cfg)
+			before := testutil.ReadCounters(t, ns)
+			one.Go(t)
+			two.Go(t)
+			waitNoPorts(t, tr, ns, before, 7, 0)
+			keep, n := one, 3
+			if tc.want == 2 {
+				keep, n = two, 4
+			}
+			evs := drain(t, tr)
+			if len(evs) != n {
+				t.Fatalf("%d events, want the %d of client %d", len(evs), n, tc.want)
+			}
+			for _, e := range evs {
+				if e.SenderPID != uint32(keep.PID) {
+					t.Errorf("event from pid %d (%s), want %d", e.SenderPID, e.SenderCommString(), keep.PID)
+				}
+			}
+		})
+	}
+}

@@ -130,11 +130,13 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	udptraceMapCommSet          = "comm_set"
 	udptraceMapCounters         = "counters"
 	udptraceMapDportSet         = "dport_set"
 	udptraceMapDstSet           = "dst_set"
 	udptraceMapEvents           = "events"
 	udptraceMapIcmpMarks        = "icmp_marks"
+	udptraceMapPidSet           = "pid_set"
 	udptraceMapSenders          = "senders"
 	udptraceMapSportSet         = "sport_set"
 	udptraceMapSrcSet           = "src_set"
@@ -159,8 +161,10 @@ const (
 	udptraceProgKrUdp6Rcv       = "kr_udp6_rcv"
 	udptraceProgNetDevQueue     = "net_dev_queue"
 	udptraceProgRawNetDevQueue  = "raw_net_dev_queue"
+	udptraceVarFilterComm       = "filter_comm"
 	udptraceVarFilterDport      = "filter_dport"
 	udptraceVarFilterDst        = "filter_dst"
+	udptraceVarFilterPid        = "filter_pid"
 	udptraceVarFilterSport      = "filter_sport"
 	udptraceVarFilterSrc        = "filter_src"
 	udptraceVarHaveIcmp4Hook    = "have_icmp4_hook"
@@ -244,11 +248,13 @@ type udptraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceMapSpecs struct {
+	CommSet   *ebpf.MapSpec `ebpf:"comm_set"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	DportSet  *ebpf.MapSpec `ebpf:"dport_set"`
 	DstSet    *ebpf.MapSpec `ebpf:"dst_set"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	IcmpMarks *ebpf.MapSpec `ebpf:"icmp_marks"`
+	PidSet    *ebpf.MapSpec `ebpf:"pid_set"`
 	Senders   *ebpf.MapSpec `ebpf:"senders"`
 	SportSet  *ebpf.MapSpec `ebpf:"sport_set"`
 	SrcSet    *ebpf.MapSpec `ebpf:"src_set"`
@@ -259,8 +265,10 @@ type udptraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceVariableSpecs struct {
+	FilterComm    *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterDport   *ebpf.VariableSpec `ebpf:"filter_dport"`
 	FilterDst     *ebpf.VariableSpec `ebpf:"filter_dst"`
+	FilterPid     *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterSport   *ebpf.VariableSpec `ebpf:"filter_sport"`
 	FilterSrc     *ebpf.VariableSpec `ebpf:"filter_src"`
 	HaveIcmp4Hook *ebpf.VariableSpec `ebpf:"have_icmp4_hook"`
@@ -296,11 +304,13 @@ func (o *udptraceObjects) Close() error {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptraceMaps struct {
+	CommSet   *ebpf.Map `ebpf:"comm_set"`
 	Counters  *ebpf.Map `ebpf:"counters"`
 	DportSet  *ebpf.Map `ebpf:"dport_set"`
 	DstSet    *ebpf.Map `ebpf:"dst_set"`
 	Events    *ebpf.Map `ebpf:"events"`
 	IcmpMarks *ebpf.Map `ebpf:"icmp_marks"`
+	PidSet    *ebpf.Map `ebpf:"pid_set"`
 	Senders   *ebpf.Map `ebpf:"senders"`
 	SportSet  *ebpf.Map `ebpf:"sport_set"`
 	SrcSet    *ebpf.Map `ebpf:"src_set"`
@@ -309,11 +319,13 @@ type udptraceMaps struct {
 
 func (m *udptraceMaps) Close() error {
 	return _UdptraceClose(
+		m.CommSet,
 		m.Counters,
 		m.DportSet,
 		m.DstSet,
 		m.Events,
 		m.IcmpMarks,
+		m.PidSet,
 		m.Senders,
 		m.SportSet,
 		m.SrcSet,
@@ -325,8 +337,10 @@ func (m *udptraceMaps) Close() error {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptraceVariables struct {
+	FilterComm    *ebpf.Variable `ebpf:"filter_comm"`
 	FilterDport   *ebpf.Variable `ebpf:"filter_dport"`
 	FilterDst     *ebpf.Variable `ebpf:"filter_dst"`
+	FilterPid     *ebpf.Variable `ebpf:"filter_pid"`
 	FilterSport   *ebpf.Variable `ebpf:"filter_sport"`
 	FilterSrc     *ebpf.Variable `ebpf:"filter_src"`
 	HaveIcmp4Hook *ebpf.Variable `ebpf:"have_icmp4_hook"`

@@ -43,6 +43,9 @@ func Backend() string {
 // where no backend works, or a Check that wrongly refuses "auto", fails
 // `make test` loudly instead of passing it with no test run.
 func RunMain(m *testing.M, check func(backend string) error) int {
+	if spec := os.Getenv(clientEnv); spec != "" {
+		return runClient(spec)
+	}
 	return runMain(m.Run, check, os.Geteuid(), os.Stdout, os.Stderr)
 }
 
