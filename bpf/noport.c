@@ -532,7 +532,7 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 {
 	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	struct flow_key k = {};
-	struct sender_info si;
+	struct sender_info si, *old;
 	struct sock *sk;
 	unsigned char *head;
 	struct udphdr uh;
@@ -576,11 +576,16 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 		return;
 	k.sport = bpf_ntohs(uh.source);
 	k.dport = bpf_ntohs(uh.dest);
+	/* The same thread sending the same flow again (a retrying client, a
+	 * flood) is already known: skip the costlier checks and the update. */
+	id = bpf_get_current_pid_tgid();
+	old = bpf_map_lookup_elem(&senders, &k);
+	if (old && old->pid && old->tid == (__u32)id)
+		return;
 	__builtin_memset(&si, 0, sizeof(si));
 	si.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	si.uid = BPF_CORE_READ(sk, sk_uid.val);
 	if (sent_by_current(sk)) {
-		id = bpf_get_current_pid_tgid();
 		si.pid = id >> 32;
 		si.tid = (__u32)id;
 		si.cgroup = bpf_get_current_cgroup_id();
