@@ -119,9 +119,8 @@ func enumValue(e *btf.Enum, name string) uint64 {
 }
 
 func privilegeDetail() string {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
+	has, err := effectiveCaps()
+	if err != nil {
 		return err.Error()
 	}
 	var have, missing []string
@@ -129,7 +128,7 @@ func privilegeDetail() string {
 		n    uint
 		name string
 	}{{unix.CAP_BPF, "CAP_BPF"}, {unix.CAP_PERFMON, "CAP_PERFMON"}, {unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"}} {
-		if data[c.n/32].Effective&(1<<(c.n%32)) != 0 {
+		if has(c.n) {
 			have = append(have, c.name)
 		} else {
 			missing = append(missing, c.name)

@@ -22,7 +22,8 @@ import (
 	"github.com/udptrace/udptrace/internal/filter"
 )
 
-// DefaultRingSize holds about 80 000 events: ~0.4 s of a loopback flood.
+// DefaultRingSize holds about 55 000 events (152 bytes each with the
+// record header): ~0.4 s of a loopback flood.
 const DefaultRingSize = 8 << 20
 
 // Sizes of the structs shared with the BPF side, as bpf2go generated them
@@ -156,12 +157,9 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.RingSize < os.Getpagesize() || cfg.RingSize&(cfg.RingSize-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
-	}
-	kernel, err := btf.LoadKernelSpec()
+	kernel, err := prepare()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoBTF, err)
+		return nil, err
 	}
 	b, err := ParseBackend(string(cfg.Backend))
 	if err != nil {
@@ -212,18 +210,28 @@ func Check(b Backend) error {
 	if _, err := ParseBackend(string(b)); err != nil {
 		return err
 	}
-	kernel, err := btf.LoadKernelSpec()
+	kernel, err := prepare()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoBTF, err)
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
+		return err
 	}
 	t, err := open(Config{RingSize: os.Getpagesize()}, b, kernel)
 	if err != nil {
 		return err
 	}
 	return t.Close()
+}
+
+// prepare does what every load needs first: lift RLIMIT_MEMLOCK (kernels
+// before 5.11 charge BPF memory to it) and read the kernel's BTF.
+func prepare() (*btf.Spec, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoBTF, err)
+	}
+	return kernel, nil
 }
 
 func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
@@ -539,13 +547,21 @@ func privilege(err error) error {
 // privileged reports whether the process has CAP_SYS_ADMIN, or CAP_BPF and
 // CAP_PERFMON, in its effective set.
 func privileged() bool {
+	has, err := effectiveCaps()
+	if err != nil {
+		return os.Geteuid() == 0
+	}
+	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
+}
+
+// effectiveCaps reads this thread's effective capability set.
+func effectiveCaps() (func(c uint) bool, error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return os.Geteuid() == 0
+		return nil, err
 	}
-	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
-	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
+	return func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }, nil
 }
 
 func firstLine(s string) string {
