@@ -55,6 +55,20 @@ const volatile bool filter_pid = false;  /* sender's tgid */
 const volatile bool filter_comm = false; /* sender's task name */
 const volatile bool have_icmp4_hook = false; /* icmp:icmp_send attached */
 const volatile bool have_icmp6_hook = false; /* tracepoint backend: ICMPv6 replies seen at net_dev_queue */
+/* Indexes of ICMP_MIB_RATELIMITGLOBAL, ICMP_MIB_RATELIMITHOST and
+ * ICMP6_MIB_RATELIMITHOST in the per-CPU ICMP MIBs (anonymous enums, so
+ * read from the kernel's BTF by Go); 0 when the kernel has no such counter
+ * (before 6.6 and its backports). */
+const volatile __u32 mib_rl_global4 = 0;
+const volatile __u32 mib_rl_host4 = 0;
+const volatile __u32 mib_rl_host6 = 0;
+/* Address ranges of icmp_rcv and icmpv6_rcv (from /proc/kallsyms): the
+ * tracepoint backend knows an ICMP error is fully handled when consume_skb
+ * is called from there. */
+const volatile __u64 icmp_rcv_lo = 0;
+const volatile __u64 icmp_rcv_hi = 0;
+const volatile __u64 icmpv6_rcv_lo = 0;
+const volatile __u64 icmpv6_rcv_hi = 0;
 /* Wake the reader only once this much is queued: a wakeup per event costs
  * more than the rest of the program. The reader also polls on a timer, so a
  * lone event still shows up promptly. */
@@ -168,6 +182,9 @@ struct sender_info {
 	__u32 uid;
 	__u32 netns;
 	char comm[TASK_COMM_LEN];
+	__u64 ts;  /* last send on this flow, boot ns */
+	__u64 sk;  /* the sending socket, and its inode: the pair tells */
+	__u64 ino; /* later whether that socket still exists */
 };
 
 struct {
@@ -178,6 +195,7 @@ struct {
 } senders SEC(".maps");
 
 const struct event *unused_event __attribute__((unused));
+const enum delivery_outcome *unused_outcome __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum icmp_verdict *unused_verdict __attribute__((unused));
 const enum event_kind *unused_kind __attribute__((unused));
@@ -233,7 +251,9 @@ static __always_inline bool udp6_checksum_passed(struct sk_buff *skb, __u16 chec
 	return false;
 }
 
-static __always_inline void find_sender(struct event *e)
+/* Fills the sender part of e from the record of the local socket that sent
+ * e's datagram, and returns that record (NULL: not sent from here). */
+static __always_inline struct sender_info *find_sender(struct event *e)
 {
 	struct flow_key k = { .family = e->family, .sport = e->sport, .dport = e->dport };
 	struct sender_info *si;
@@ -246,15 +266,167 @@ static __always_inline void find_sender(struct event *e)
 		e->sender_cgroup = 0;
 		e->sender_pid = e->sender_tid = e->sender_uid = e->sender_netns = 0;
 		__builtin_memset(e->sender_comm, 0, sizeof(e->sender_comm));
-		return;
+		e->origin_ns = 0;
+		e->sock_ino = 0;
+		return NULL;
 	}
 	e->sender = SENDER_LOCAL;
+	e->origin_ns = si->ts;
+	e->sock_ino = si->ino;
 	e->sender_cgroup = si->cgroup;
 	e->sender_pid = si->pid;
 	e->sender_tid = si->tid;
 	e->sender_uid = si->uid;
 	e->sender_netns = si->netns;
 	__builtin_memcpy(e->sender_comm, si->comm, sizeof(e->sender_comm));
+	return si;
+}
+
+/* ---- chain ids ---- */
+
+/* What identifies one datagram on every host it touches: not the TTL, not
+ * the checksum (offloads fill it late), nothing a router rewrites. */
+struct chain_key {
+	__u8 family;
+	__u8 _pad;
+	__u16 ipid; /* IPv4 identification; 0 for IPv6 */
+	__u16 sport;
+	__u16 dport;
+	__u16 ulen;
+	__u8 _pad2[6];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 payload[8]; /* first payload bytes (a DNS id, ...), zero-padded */
+};
+
+/* A 64-bit mix of the key's words; internal/events.ChainID is the same
+ * function in Go. 0 is kept for "no chain". */
+static __always_inline __u64 chain_hash(const struct chain_key *k)
+{
+	__u64 h = 0x9e3779b97f4a7c15ULL, w;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*k) / 8; i++) {
+		__builtin_memcpy(&w, (const char *)k + i * 8, 8); /* no aliasing */
+		h ^= w;
+		h *= 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+/* Sets e->chain from e's tuple, the IPv4 id and the payload at p, of which
+ * avail bytes are readable (linear data). */
+static __always_inline void set_chain(struct event *e, __u16 ipid, const void *p, long avail)
+{
+	struct chain_key k = {};
+	long n = e->ulen > 8 ? e->ulen - 8 : 0;
+
+	if (n > avail)
+		n = avail;
+	if (n > 8)
+		n = 8;
+	if (n > 0)
+		bpf_probe_read_kernel(k.payload, n, p);
+	k.family = e->family;
+	k.ipid = ipid;
+	k.sport = e->sport;
+	k.dport = e->dport;
+	k.ulen = e->ulen;
+	__builtin_memcpy(k.saddr, e->saddr, 16);
+	__builtin_memcpy(k.daddr, e->daddr, 16);
+	e->chain = chain_hash(&k);
+}
+
+/* ---- ICMP rate limits ---- */
+
+/* The kernel counts suppressed replies in per-CPU MIBs; the reply to a
+ * datagram is decided on the CPU that received it, so a counter that moved
+ * on this CPU between a snapshot and the verdict names the reason. */
+struct rl_snap {
+	__u64 global4;
+	__u64 host4;
+	__u64 host6;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_anchor SEC(".maps");
+
+/* A pointer's value as a plain number, for arithmetic the verifier forbids
+ * on map pointers (privileged programs may read pointers). */
+static __always_inline __u64 ptr_value(const void *p)
+{
+	const void *volatile slot = p;
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (const void *)&slot);
+	return v;
+}
+
+/* This CPU's per-CPU offset: where this CPU's copy of a per-CPU map value
+ * lies relative to the map's per-CPU base pointer. Works on any kernel and
+ * architecture, unlike the this_cpu_off / __per_cpu_offset symbols. */
+static __always_inline __u64 this_cpu_offset(void)
+{
+	__u32 zero = 0;
+	void *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	__u64 base = 0;
+
+	if (!mine)
+		return 0;
+	if (bpf_probe_read_kernel(&base, sizeof(base),
+				  (void *)(ptr_value(&cpu_anchor) + bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	return ptr_value(mine) - base;
+}
+
+static __always_inline void read_ratelimits(struct net *net, __u8 family, struct rl_snap *s)
+{
+	__u64 off = this_cpu_offset(), mib;
+
+	s->global4 = s->host4 = s->host6 = 0;
+	if (!off)
+		return;
+	if (family == 4 && mib_rl_host4) {
+		mib = (__u64)BPF_CORE_READ(net, mib.icmp_statistics) + off;
+		bpf_probe_read_kernel(&s->host4, 8, (void *)(mib + mib_rl_host4 * 8));
+		if (mib_rl_global4)
+			bpf_probe_read_kernel(&s->global4, 8, (void *)(mib + mib_rl_global4 * 8));
+	}
+	if (family == 6 && mib_rl_host6 && bpf_core_field_exists(net->mib.icmpv6_statistics)) {
+		mib = (__u64)BPF_CORE_READ(net, mib.icmpv6_statistics) + off;
+		bpf_probe_read_kernel(&s->host6, 8, (void *)(mib + mib_rl_host6 * 8));
+	}
+}
+
+/* 0, or the rate-limit verdict if a counter moved from before to now. */
+static __always_inline __u8 ratelimit_verdict(const struct rl_snap *before, const struct rl_snap *now, __u8 family)
+{
+	if (family == 4) {
+		if (now->host4 != before->host4)
+			return ICMP_RATELIMITED_HOST;
+		if (now->global4 != before->global4)
+			return ICMP_RATELIMITED_GLOBAL;
+	} else if (now->host6 != before->host6) {
+		return ICMP_RATELIMITED_HOST;
+	}
+	return 0;
+}
+
+static __always_inline void clear_chain_fields(struct event *e)
+{
+	e->chain = e->origin_ns = e->sock_ino = 0;
+	e->fd = e->syscall = -1;
+	e->err = 0;
+	e->outcome = OUT_NONE;
+	e->_pad2[0] = e->_pad2[1] = e->_pad2[2] = 0;
 }
 
 /* Fills the datagram part of an event from a skb in the UDP receive path
@@ -267,6 +439,7 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u16 th = BPF_CORE_READ(skb, transport_header);
 	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	__u16 ipid = 0;
 	struct udphdr uh;
 
 	if (proto == ETH_P_IP) {
@@ -280,6 +453,7 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 		__builtin_memcpy(e->saddr, &iph.saddr, 4);
 		__builtin_memcpy(e->daddr, &iph.daddr, 4);
 		e->family = 4;
+		ipid = bpf_ntohs(iph.id);
 	} else if (proto == ETH_P_IPV6) {
 		struct inet6_skb_parm *cb = (void *)&skb->cb;
 		__u16 nhoff = BPF_CORE_READ(cb, nhoff);
@@ -310,6 +484,8 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 	e->kind = KIND_NOPORT;
 	e->icmp = ICMP_UNKNOWN;
 	e->_pad[0] = e->_pad[1] = 0;
+	clear_chain_fields(e);
+	set_chain(e, ipid, head + th + sizeof(uh), (long)BPF_CORE_READ(skb, tail) - th - (long)sizeof(uh));
 	find_sender(e);
 	return true;
 }
@@ -329,9 +505,13 @@ static __always_inline bool wanted(const struct event *e)
 		return false;
 	if (filter_dst && !addr_in(&dst_set, e->family, e->daddr))
 		return false;
-	if (filter_pid && !bpf_map_lookup_elem(&pid_set, &e->sender_pid))
+	/* A chain belongs to its sender and, for the syscall that got the
+	 * error, to the process that made it. */
+	if (filter_pid && !bpf_map_lookup_elem(&pid_set, &e->sender_pid) &&
+	    !(e->kind == KIND_SYSCALL && bpf_map_lookup_elem(&pid_set, &e->pid)))
 		return false;
-	if (filter_comm && !bpf_map_lookup_elem(&comm_set, e->sender_comm))
+	if (filter_comm && !bpf_map_lookup_elem(&comm_set, e->sender_comm) &&
+	    !(e->kind == KIND_SYSCALL && bpf_map_lookup_elem(&comm_set, e->comm)))
 		return false;
 	return true;
 }
@@ -352,23 +532,11 @@ static __always_inline void fill_context(struct sk_buff *skb, struct event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-/* Counts the datagram for the summary (before filters, in stats_netns) and
- * queues the event if the filters wanted it. */
-static __always_inline void account_and_submit(const struct event *e, bool want)
+/* Queues e; ns says it counts for the summary's namespace. */
+static __always_inline void submit(const struct event *e, bool ns)
 {
-	bool ns = e->netns == stats_netns;
-	struct event *r;
+	struct event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
-	if (ns) {
-		count(e->family == 4 ? CNT_NOPORT4_NS : CNT_NOPORT6_NS);
-		if (e->icmp == ICMP_SENT)
-			count(e->family == 4 ? CNT_ICMP4_SENT_NS : CNT_ICMP6_SENT_NS);
-	}
-	if (!want)
-		return;
-	if (ns)
-		count(CNT_PASSED_NS);
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		count(CNT_LOST);
 		if (ns)
@@ -381,6 +549,26 @@ static __always_inline void account_and_submit(const struct event *e, bool want)
 	count(CNT_SUBMITTED);
 }
 
+/* Counts the no-port datagram for the summary (before filters, in
+ * stats_netns) and queues the event if the filters wanted it. */
+static __always_inline void account_and_submit(const struct event *e, bool want)
+{
+	bool ns = e->netns == stats_netns;
+
+	if (ns) {
+		count(e->family == 4 ? CNT_NOPORT4_NS : CNT_NOPORT6_NS);
+		if (e->icmp == ICMP_SENT)
+			count(e->family == 4 ? CNT_ICMP4_SENT_NS : CNT_ICMP6_SENT_NS);
+		if (e->icmp == ICMP_RATELIMITED_GLOBAL || e->icmp == ICMP_RATELIMITED_HOST)
+			count(e->family == 4 ? CNT_RATELIMIT4_NS : CNT_RATELIMIT6_NS);
+	}
+	if (!want)
+		return;
+	if (ns)
+		count(CNT_PASSED_NS);
+	submit(e, ns);
+}
+
 static __always_inline bool eq16(const __u8 *a, const __u8 *b)
 {
 	__u8 diff = 0;
@@ -391,34 +579,97 @@ static __always_inline bool eq16(const __u8 *a, const __u8 *b)
 	return diff == 0;
 }
 
+/* Tracepoint backend: no hook runs before the rate-limit checks, so each CPU
+ * keeps, per namespace and family, the counters as last seen (at a reply
+ * sent or a no-port drop); a counter that moved since says why the next
+ * reply was suppressed. A reply suppressed in between for other traffic
+ * (a netfilter REJECT, a forwarded packet's error) would be blamed on the
+ * next drop; the fentry and kprobe backends read the counters just before
+ * the reply is decided and have no such window. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* netns inode << 8 | family */
+	__type(value, struct rl_snap);
+} rl_baselines SEC(".maps");
+
+/* Moves this CPU's baseline to now and returns the rate-limit verdict for
+ * what moved since (0 when nothing did, or there was no baseline yet). */
+static __always_inline __u8 ratelimited_since_baseline(struct net *net, __u8 family)
+{
+	__u64 key = (__u64)BPF_CORE_READ(net, ns.inum) << 8 | family;
+	struct rl_snap now, *base;
+	__u8 v;
+
+	if (family == 4 ? !mib_rl_host4 : !mib_rl_host6)
+		return 0;
+	read_ratelimits(net, family, &now);
+	base = bpf_map_lookup_elem(&rl_baselines, &key);
+	if (!base) {
+		bpf_map_update_elem(&rl_baselines, &key, &now, BPF_ANY);
+		return 0;
+	}
+	v = ratelimit_verdict(base, &now, family);
+	*base = now;
+	return v;
+}
+
+/* Seeds this CPU's baselines for one namespace, so that even the first
+ * suppressed reply there is named. Go runs it (BPF_PROG_TEST_RUN) at start
+ * on every CPU: first on its own thread inside the namespace, which stores
+ * the namespace's struct net in prime_net, then with BPF_F_TEST_RUN_ON_CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} prime_net SEC(".maps");
+
+SEC("raw_tp/udptrace_prime")
+int BPF_PROG(prime_ratelimits)
+{
+	__u32 zero = 0;
+	__u64 *net = bpf_map_lookup_elem(&prime_net, &zero);
+	struct task_struct *task;
+
+	if (!net)
+		return 0;
+	if (!*net) {
+		task = (struct task_struct *)bpf_get_current_task();
+		*net = (__u64)BPF_CORE_READ(task, nsproxy, net_ns);
+	}
+	ratelimited_since_baseline((struct net *)*net, 4);
+	ratelimited_since_baseline((struct net *)*net, 6);
+	return 0;
+}
+
 static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct event *d)
 {
+	struct net *net = BPF_CORE_READ(skb, dev, nd_net.net);
 	__u32 key = d->family == 4 ? 0 : 1;
-	struct icmp_mark *m;
+	bool hooked = d->family == 4 ? have_icmp4_hook : have_icmp6_hook;
+	struct icmp_mark *m = bpf_map_lookup_elem(&icmp_marks, &key);
 	bool hit = false;
+	__u8 rl;
 
-	if (d->family == 4 && !have_icmp4_hook)
-		return ICMP_UNKNOWN;
-	if (d->family == 6 && !have_icmp6_hook)
-		return ICMP_UNKNOWN;
-	m = bpf_map_lookup_elem(&icmp_marks, &key);
-	if (!m)
-		return ICMP_UNKNOWN;
-	if (m->ts && bpf_ktime_get_ns() - m->ts < ICMP_MARK_MAX_AGE_NS) {
+	if (hooked && m && m->ts && bpf_ktime_get_ns() - m->ts < ICMP_MARK_MAX_AGE_NS) {
 		if (d->family == 4)
 			hit = m->skb == (__u64)skb;
 		else
 			hit = m->sport == d->sport && m->dport == d->dport &&
 			      eq16(m->saddr, d->saddr) && eq16(m->daddr, d->daddr);
 	}
+	rl = ratelimited_since_baseline(net, d->family);
 	if (hit) {
 		m->ts = 0;
 		return ICMP_SENT;
 	}
+	if (rl)
+		return rl;
 	/* icmp:icmp_send fires after the rate limits: silence there is a
 	 * verdict. For IPv6 we only see the reply reach a device queue; a reply
 	 * waiting for neighbour resolution would be missed, so say unknown. */
-	return d->family == 4 ? ICMP_NOT_SENT : ICMP_UNKNOWN;
+	return d->family == 4 && hooked ? ICMP_NOT_SENT : ICMP_UNKNOWN;
 }
 
 /* ---- tracepoint backend ---- */
@@ -456,6 +707,8 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 		m->skb = (__u64)skb;
 		m->ts = bpf_ktime_get_ns();
 	}
+	/* This reply passed the limits: counters so far are not its drop's. */
+	ratelimited_since_baseline(BPF_CORE_READ(skb, dev, nd_net.net), 4);
 	return 0;
 }
 
@@ -471,34 +724,60 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
  * neighbour resolution (ARP, ND) leaves later from softirq, on whatever task
  * was running. So name the current task only if its syscall (from the user
  * registers at the top of its kernel stack) is a send whose fd is sk's socket. */
-static __always_inline bool sent_by_current(struct sock *sk)
+/* The user registers saved at the top of a task's kernel stack: the
+ * syscall in progress (orig_ax) and its arguments. */
+static __always_inline struct pt_regs *user_regs(struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	void *stack = BPF_CORE_READ(task, stack);
-	struct pt_regs *regs = stack + THREAD_SIZE_X86_64 - sizeof(struct pt_regs);
-	unsigned long nr = BPF_CORE_READ(regs, orig_ax);
-	unsigned long fd = BPF_CORE_READ(regs, di);
-	struct fdtable *fdt;
+
+	return stack + THREAD_SIZE_X86_64 - sizeof(struct pt_regs);
+}
+
+/* The socket behind the current task's file descriptor fd, or NULL. For a
+ * file that is not a socket the result is garbage that matches nothing. */
+static __always_inline struct sock *fd_sock(struct task_struct *task, unsigned long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *f;
 	struct socket *sock;
 
-	if (nr != NR_write && nr != NR_writev && nr != NR_sendto && nr != NR_sendmsg && nr != NR_sendmmsg)
-		return false;
-	fdt = BPF_CORE_READ(task, files, fdt);
 	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return false;
+		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]))
-		return false;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+		return NULL;
 	/* For a socket's file, private_data is its struct socket. */
 	sock = BPF_CORE_READ(f, private_data);
-	return BPF_CORE_READ(sock, sk) == sk;
+	return BPF_CORE_READ(sock, sk);
+}
+
+static __always_inline bool sent_by_current(struct sock *sk)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pt_regs *regs = user_regs(task);
+	unsigned long nr = BPF_CORE_READ(regs, orig_ax);
+
+	if (nr != NR_write && nr != NR_writev && nr != NR_sendto && nr != NR_sendmsg && nr != NR_sendmmsg)
+		return false;
+	return fd_sock(task, BPF_CORE_READ(regs, di)) == sk;
+}
+
+/* The inode number of sk's socket, as in /proc/PID/fd -> socket:[ino];
+ * 0 once the socket is closed (sock_orphan clears sk_socket). */
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+
+	if (!sock)
+		return 0;
+	/* struct socket_alloc { struct socket socket; struct inode vfs_inode; } */
+	return BPF_CORE_READ(container_of(sock, struct socket_alloc, socket), vfs_inode.i_ino);
 }
 
 /* ICMPv6 has no tracepoint: recognise the port-unreachable reply when it is
  * queued to a device, and park its quoted tuple for the drop that follows. */
-static __always_inline void mark_icmp6_reply(unsigned char *l4)
+static __always_inline void mark_icmp6_reply(struct net *net, unsigned char *l4)
 {
 	struct {
 		__u8 type;
@@ -522,6 +801,7 @@ static __always_inline void mark_icmp6_reply(unsigned char *l4)
 	m->sport = bpf_ntohs(q.uh.source);
 	m->dport = bpf_ntohs(q.uh.dest);
 	m->ts = bpf_ktime_get_ns();
+	ratelimited_since_baseline(net, 6);
 }
 
 /* A packet from a local socket is queued to a device. Runs for every
@@ -552,7 +832,7 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 		if (bpf_probe_read_kernel(&nexthdr, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)))
 			return;
 		if (nexthdr == IPPROTO_ICMPV6_ && have_icmp6_hook) {
-			mark_icmp6_reply(head + nh + sizeof(struct ipv6hdr));
+			mark_icmp6_reply(BPF_CORE_READ(skb, dev, nd_net.net), head + nh + sizeof(struct ipv6hdr));
 			return;
 		}
 		if (nexthdr != IPPROTO_UDP)
@@ -580,9 +860,14 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 	 * flood) is already known: skip the costlier checks and the update. */
 	id = bpf_get_current_pid_tgid();
 	old = bpf_map_lookup_elem(&senders, &k);
-	if (old && old->pid && old->tid == (__u32)id)
+	if (old && old->pid && old->tid == (__u32)id && old->sk == (__u64)sk) {
+		old->ts = bpf_ktime_get_boot_ns();
 		return;
+	}
 	__builtin_memset(&si, 0, sizeof(si));
+	si.ts = bpf_ktime_get_boot_ns();
+	si.sk = (__u64)sk;
+	si.ino = sock_ino(sk);
 	si.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	si.uid = BPF_CORE_READ(sk, sk_uid.val);
 	if (sent_by_current(sk)) {
@@ -627,6 +912,8 @@ struct rcv_window {
 	__u8 want;
 	__u8 sent;
 	__u8 _pad[5];
+	__u64 net;         /* the receiving namespace (struct net *) */
+	struct rl_snap rl; /* its rate-limit counters as the reply was started */
 	struct event ev;
 };
 
@@ -662,6 +949,8 @@ static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb)
 	w->want = wanted(&w->ev);
 	if (w->want)
 		fill_context(skb, &w->ev);
+	w->net = (__u64)BPF_CORE_READ(skb, dev, nd_net.net);
+	read_ratelimits((struct net *)w->net, w->ev.family, &w->rl);
 	w->sent = 0;
 	w->state = WIN_NOPORT;
 }
@@ -682,7 +971,13 @@ static __always_inline void rcv_exit(__u32 fam)
 	if (!w)
 		return;
 	if (w->state == WIN_NOPORT) {
-		w->ev.icmp = w->sent ? ICMP_SENT : ICMP_NOT_SENT;
+		w->ev.icmp = ICMP_SENT;
+		if (!w->sent) {
+			struct rl_snap now;
+
+			read_ratelimits((struct net *)w->net, w->ev.family, &now);
+			w->ev.icmp = ratelimit_verdict(&w->rl, &now, w->ev.family) ?: ICMP_NOT_SENT;
+		}
 		account_and_submit(&w->ev, w->want);
 	}
 	w->state = WIN_IDLE;
@@ -822,5 +1117,350 @@ SEC("kprobe/icmpv6_getfrag")
 int BPF_KPROBE(kp_icmpv6_getfrag, void *from)
 {
 	glue6(from);
+	return 0;
+}
+
+/* ---- the sender's side: the port-unreachable comes back ---- */
+
+/*
+ * icmp_rcv -> icmp_unreach -> icmp_socket_deliver -> __udp4_lib_err
+ * (icmpv6_rcv -> icmpv6_notify -> __udp6_lib_err) looks up the socket of the
+ * quoted datagram. A connected one gets sk_err = ECONNREFUSED and
+ * sk_error_report(); with IP_RECVERR the error is also queued on the error
+ * queue (sk_err is set even unconnected); otherwise it is ignored. The
+ * report, if any, is parked per CPU; when the ICMP is fully handled the
+ * delivery record is written, and a delivered error waits in `pending`
+ * for the call that returns it.
+ */
+
+#define ECONNREFUSED_ 111
+#define ICMP_HDR_LEN 8
+
+struct report {
+	__u64 ts;
+	__u64 sk;
+	__u16 sport;
+	__u8 queued;
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct report);
+} reports SEC(".maps");
+
+/* Sockets with a delivered error no call has returned yet, to their
+ * delivery record: the template of the syscall record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct event);
+} pending SEC(".maps");
+
+static __always_inline void error_reported(struct sock *sk)
+{
+	__u32 zero = 0;
+	struct report *r;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return;
+	r = bpf_map_lookup_elem(&reports, &zero);
+	if (!r)
+		return;
+	r->ts = bpf_ktime_get_ns();
+	r->sk = (__u64)sk;
+	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->queued = BPF_CORE_READ(sk, sk_error_queue.qlen) > 0;
+}
+
+/* Is skb (transport header at the ICMP header) a port-unreachable? */
+static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u8 tc[2];
+
+	if (bpf_probe_read_kernel(tc, sizeof(tc), head + BPF_CORE_READ(skb, transport_header)))
+		return false;
+	if (family == 4)
+		return tc[0] == ICMP_DEST_UNREACH_ && tc[1] == ICMP_PORT_UNREACH_;
+	return tc[0] == ICMPV6_DEST_UNREACH_ && tc[1] == ICMPV6_PORT_UNREACH_;
+}
+
+/* The UDP error handler is done with the port-unreachable in skb, whose
+ * data starts at the quoted IP header. */
+static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned char *q = BPF_CORE_READ(skb, data);
+	long avail = (long)BPF_CORE_READ(skb, tail) - (q - head);
+	struct sender_info *si;
+	struct report *r;
+	struct udphdr uh;
+	struct event e;
+	__u32 zero = 0, l4;
+	__u16 ipid = 0;
+	__u64 sk = 0;
+
+	__builtin_memset(&e, 0, sizeof(e));
+	if (family == 4) {
+		struct iphdr iph;
+
+		if (bpf_probe_read_kernel(&iph, sizeof(iph), q) || iph.protocol != IPPROTO_UDP)
+			return;
+		__builtin_memcpy(e.saddr, &iph.saddr, 4);
+		__builtin_memcpy(e.daddr, &iph.daddr, 4);
+		ipid = bpf_ntohs(iph.id);
+		l4 = (iph.ihl & 0xf) * 4;
+	} else {
+		struct ipv6hdr ip6;
+
+		/* Quoted extension headers are not followed. */
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), q) || ip6.nexthdr != IPPROTO_UDP)
+			return;
+		__builtin_memcpy(e.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(e.daddr, &ip6.daddr, 16);
+		l4 = sizeof(ip6);
+	}
+	if (bpf_probe_read_kernel(&uh, sizeof(uh), q + l4))
+		return;
+	e.family = family;
+	e.sport = bpf_ntohs(uh.source);
+	e.dport = bpf_ntohs(uh.dest);
+	e.ulen = bpf_ntohs(uh.len);
+	e.kind = KIND_DELIVERY;
+	e.icmp = ICMP_SENT; /* it arrived */
+	e.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	clear_chain_fields(&e);
+	set_chain(&e, ipid, q + l4 + sizeof(uh), avail - l4 - (long)sizeof(uh));
+	si = find_sender(&e);
+
+	r = bpf_map_lookup_elem(&reports, &zero);
+	if (r && r->ts && bpf_ktime_get_ns() - r->ts < ICMP_MARK_MAX_AGE_NS && r->sport == e.sport) {
+		e.outcome = r->queued ? OUT_QUEUED : OUT_REFUSED;
+		e.err = ECONNREFUSED_;
+		sk = r->sk;
+		e.sock_ino = sock_ino((struct sock *)sk);
+		r->ts = 0;
+	} else if (!si) {
+		e.outcome = OUT_UNKNOWN;
+	} else if (si->ino && sock_ino((struct sock *)si->sk) == si->ino) {
+		/* The socket that sent it is still open, yet nobody was told. */
+		e.outcome = OUT_IGNORED;
+	} else {
+		e.outcome = OUT_NO_SOCKET;
+	}
+	fill_context(skb, &e);
+	if (sk)
+		bpf_map_update_elem(&pending, &sk, &e, BPF_ANY);
+	if (wanted(&e))
+		submit(&e, false);
+}
+
+#define NR_read 0
+#define NR_readv 19
+#define NR_recvfrom 45
+#define NR_recvmsg 47
+#define NR_recvmmsg 299
+
+static __always_inline bool socket_io_call(unsigned long nr)
+{
+	return nr == NR_read || nr == NR_readv || nr == NR_recvfrom || nr == NR_recvmsg || nr == NR_recvmmsg ||
+	       nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg || nr == NR_sendmmsg;
+}
+
+/* A call on sk returned -ECONNREFUSED: if udptrace saw the error arrive,
+ * that closes its chain. */
+static __always_inline void refused_call(struct sock *sk, long nr, long fd)
+{
+	__u64 key = (__u64)sk, id;
+	struct event *t = bpf_map_lookup_elem(&pending, &key);
+	struct event e;
+
+	if (!t)
+		return;
+	__builtin_memcpy(&e, t, sizeof(e));
+	bpf_map_delete_elem(&pending, &key);
+	id = bpf_get_current_pid_tgid();
+	e.kind = KIND_SYSCALL;
+	e.syscall = nr;
+	e.fd = fd;
+	e.err = ECONNREFUSED_;
+	e.ts_ns = bpf_ktime_get_boot_ns();
+	e.pid = id >> 32;
+	e.tid = (__u32)id;
+	e.cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	if (wanted(&e))
+		submit(&e, false);
+}
+
+/* sock_recvmsg / sock_sendmsg returned ret on sk (6.3+): the syscall and
+ * its fd come from the user registers. */
+static __always_inline void socket_call_returned(struct sock *sk, int ret)
+{
+	struct pt_regs *regs;
+	unsigned long nr;
+
+	if (ret != -ECONNREFUSED_)
+		return;
+	regs = user_regs((struct task_struct *)bpf_get_current_task());
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (socket_io_call(nr))
+		refused_call(sk, nr, BPF_CORE_READ(regs, di));
+	else
+		refused_call(sk, -1, -1); /* io_uring, a kernel socket, ... */
+}
+
+SEC("raw_tp/sock_recv_length")
+int BPF_PROG(sc_recv_length, struct sock *sk, int ret)
+{
+	socket_call_returned(sk, ret);
+	return 0;
+}
+
+SEC("raw_tp/sock_send_length")
+int BPF_PROG(sc_send_length, struct sock *sk, int ret)
+{
+	socket_call_returned(sk, ret);
+	return 0;
+}
+
+/* Before 6.3 there is no socket-level tracepoint with the result: look at
+ * every syscall's exit, keep only -ECONNREFUSED from socket I/O calls. */
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sc_sys_exit, struct pt_regs *regs, long ret)
+{
+	unsigned long nr, fd;
+	struct sock *sk;
+
+	if (ret != -ECONNREFUSED_)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (!socket_io_call(nr))
+		return 0;
+	fd = BPF_CORE_READ(regs, di);
+	sk = fd_sock((struct task_struct *)bpf_get_current_task(), fd);
+	if (sk)
+		refused_call(sk, nr, fd);
+	return 0;
+}
+
+/* tracepoint backend */
+
+SEC("tp_btf/inet_sk_error_report")
+int BPF_PROG(error_report, struct sock *sk)
+{
+	error_reported(sk);
+	return 0;
+}
+
+/* consume_skb from icmp_rcv / icmpv6_rcv: an ICMP message was handled. */
+SEC("tp_btf/consume_skb")
+int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
+{
+	__u64 loc = (__u64)location;
+	__u8 family;
+
+	if (loc >= icmp_rcv_lo && loc < icmp_rcv_hi)
+		family = 4;
+	else if (loc >= icmpv6_rcv_lo && loc < icmpv6_rcv_hi)
+		family = 6;
+	else
+		return 0;
+	if (is_port_unreach(skb, family))
+		icmp_handled(skb, family);
+	return 0;
+}
+
+/* fentry and kprobe backends */
+
+SEC("fentry/sock_def_error_report")
+int BPF_PROG(fe_error_report, struct sock *sk)
+{
+	error_reported(sk);
+	return 0;
+}
+
+SEC("fexit/__udp4_lib_err")
+int BPF_PROG(fx_udp4_err, struct sk_buff *skb)
+{
+	if (is_port_unreach(skb, 4))
+		icmp_handled(skb, 4);
+	return 0;
+}
+
+SEC("fexit/icmpv6_notify")
+int BPF_PROG(fx_icmpv6_notify, struct sk_buff *skb, __u8 type, __u8 code)
+{
+	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
+		icmp_handled(skb, 6);
+	return 0;
+}
+
+/* kprobes: the skb, kept from entry to return, per CPU and family. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} err_skbs SEC(".maps");
+
+static __always_inline void err_enter(__u32 fam, struct sk_buff *skb)
+{
+	__u64 *slot = bpf_map_lookup_elem(&err_skbs, &fam);
+
+	if (slot)
+		*slot = (__u64)skb;
+}
+
+static __always_inline void err_exit(__u32 fam)
+{
+	__u64 *slot = bpf_map_lookup_elem(&err_skbs, &fam);
+	struct sk_buff *skb;
+
+	if (!slot || !*slot)
+		return;
+	skb = (struct sk_buff *)*slot;
+	*slot = 0;
+	icmp_handled(skb, fam == 0 ? 4 : 6);
+}
+
+SEC("kprobe/sock_def_error_report")
+int BPF_KPROBE(kp_error_report, struct sock *sk)
+{
+	error_reported(sk);
+	return 0;
+}
+
+SEC("kprobe/__udp4_lib_err")
+int BPF_KPROBE(kp_udp4_err, struct sk_buff *skb)
+{
+	if (is_port_unreach(skb, 4))
+		err_enter(0, skb);
+	return 0;
+}
+
+SEC("kretprobe/__udp4_lib_err")
+int BPF_KRETPROBE(kr_udp4_err)
+{
+	err_exit(0);
+	return 0;
+}
+
+SEC("kprobe/icmpv6_notify")
+int BPF_KPROBE(kp_icmpv6_notify, struct sk_buff *skb, __u8 type, __u8 code)
+{
+	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
+		err_enter(1, skb);
+	return 0;
+}
+
+SEC("kretprobe/icmpv6_notify")
+int BPF_KRETPROBE(kr_icmpv6_notify)
+{
+	err_exit(1);
 	return 0;
 }

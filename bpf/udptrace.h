@@ -6,16 +6,31 @@
 #define TASK_COMM_LEN 16
 #define IFNAMSIZ 16
 
-/* event.kind */
+/* event.kind: the links of one datagram's chain, joined by event.chain. */
 enum event_kind {
-	KIND_NOPORT = 1, /* a datagram counted in UDP_MIB_NOPORTS */
+	KIND_NOPORT = 1,   /* a datagram counted in UDP_MIB_NOPORTS */
+	KIND_DELIVERY = 2, /* the port-unreachable it caused reached this host */
+	KIND_SYSCALL = 3,  /* a call on the sender's socket returned -ECONNREFUSED */
 };
 
 /* event.icmp: did the kernel send ICMP port-unreachable for it? */
 enum icmp_verdict {
 	ICMP_UNKNOWN = 0,
 	ICMP_SENT = 1,
-	ICMP_NOT_SENT = 2,
+	ICMP_NOT_SENT = 2,           /* suppressed, and no rate-limit counter moved */
+	ICMP_RATELIMITED_GLOBAL = 3, /* Icmp OutRateLimitGlobal (icmp_msgs_per_sec) */
+	ICMP_RATELIMITED_HOST = 4,   /* Icmp OutRateLimitHost / Icmp6OutRateLimitHost (icmp_ratelimit) */
+};
+
+/* event.outcome of a KIND_DELIVERY: what __udp4_lib_err / __udp6_lib_err
+ * did with the port-unreachable. */
+enum delivery_outcome {
+	OUT_NONE = 0,      /* not a delivery record */
+	OUT_REFUSED = 1,   /* connected socket: sk_err = ECONNREFUSED */
+	OUT_QUEUED = 2,    /* IP_RECVERR / IPV6_RECVERR: on the error queue (and sk_err set) */
+	OUT_IGNORED = 3,   /* socket not connected and without IP_RECVERR */
+	OUT_NO_SOCKET = 4, /* no socket had the datagram's ports any more */
+	OUT_UNKNOWN = 5,   /* a socket was not seen sending: cannot tell ignored from closed */
 };
 
 /* Fixed layout, no implicit padding: Go decodes it by offset. */
@@ -47,6 +62,18 @@ struct event {
 	__u32 sender_uid;
 	__u32 sender_netns;
 	char sender_comm[TASK_COMM_LEN];
+	/* The chain: chain is a hash of the datagram (addresses, ports, length,
+	 * IPv4 id, first 8 payload bytes), the same on every record of it and
+	 * on any host that sees it. origin_ns is when the sender sent it (0:
+	 * not seen). sock_ino is the sending socket's inode (socket:[ino]). */
+	__u64 chain;
+	__u64 origin_ns;
+	__u64 sock_ino;
+	__s32 fd;      /* KIND_SYSCALL: the call's fd; -1 unknown */
+	__s32 syscall; /* KIND_SYSCALL: x86-64 syscall number; -1 unknown */
+	__s32 err;     /* KIND_DELIVERY, KIND_SYSCALL: the errno (ECONNREFUSED) */
+	__u8 outcome;  /* enum delivery_outcome */
+	__u8 _pad2[3];
 };
 
 /* event.sender */
@@ -67,6 +94,8 @@ enum counter {
 	CNT_LOST_NS,         /* ring buffer full */
 	CNT_LOST,            /* ring buffer full, any namespace */
 	CNT_SUBMITTED,       /* events submitted, any namespace */
+	CNT_RATELIMIT4_NS,   /* no-port datagrams whose ICMP was rate-limited */
+	CNT_RATELIMIT6_NS,
 	CNT_MAX,
 };
 

@@ -196,9 +196,24 @@ type jsonSummary struct {
 	Complete     bool   `json:"complete"`
 }
 
-// parseJSON parses udptrace's output, keeping the events of namespace ns:
-// other tests may run at the same time in namespaces of their own.
+// parseJSON parses udptrace's output, keeping the no-port events of
+// namespace ns: other tests may run at the same time in namespaces of their
+// own.
 func parseJSON(t *testing.T, lines []string, ns uint32) ([]jsonEvent, jsonSummary) {
+	t.Helper()
+	all, sum := parseAll(t, lines, ns)
+	var evs []jsonEvent
+	for _, e := range all {
+		if e.Kind == "noport" {
+			evs = append(evs, e)
+		}
+	}
+	return evs, sum
+}
+
+// parseAll is parseJSON keeping every record of the namespace: datagrams
+// and the rest of their chains.
+func parseAll(t *testing.T, lines []string, ns uint32) ([]jsonEvent, jsonSummary) {
 	t.Helper()
 	var evs []jsonEvent
 	var sum jsonSummary
@@ -318,14 +333,21 @@ func TestE2ENetnsFlagAndText(t *testing.T) {
 	testutil.WaitDelta(t, traced, before, "Udp.NoPorts", 1)
 	testutil.WaitDelta(t, traced, before, "Udp6NoPorts", 1)
 	lines := p.stopOK(t)
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") {
-		t.Fatalf("want a header and 2 rows, got:\n%s", strings.Join(lines, "\n"))
+	// Each datagram's row is followed by its chain: the port-unreachable
+	// reached the (unconnected) sending socket and was ignored.
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("want a header and 2 rows with their chains, got:\n%s", strings.Join(lines, "\n"))
 	}
 	for i, want := range []string{"127.0.0.1:44001", "[::1]:44002"} {
-		row := strings.Fields(lines[i+1])
-		if len(row) < 8 || row[1] != want || row[2] != strings.Replace(want, want[strings.LastIndex(want, ":")+1:], "9", 1) ||
-			row[4] != "lo" || row[5] != fmt.Sprint(traced.Inode) || row[6] != "sent" {
-			t.Errorf("row %q: want src %s, dst port 9, lo, netns %d, sent", lines[i+1], want, traced.Inode)
+		row := strings.Fields(lines[2*i+1])
+		if len(row) < 9 || row[2] != want || row[3] != strings.Replace(want, want[strings.LastIndex(want, ":")+1:], "9", 1) ||
+			row[5] != "lo" || row[6] != fmt.Sprint(traced.Inode) || row[7] != "sent" {
+			t.Errorf("row %q: want src %s, dst port 9, lo, netns %d, sent", lines[2*i+1], want, traced.Inode)
+		}
+		chain := lines[2*i+2]
+		if f := strings.Fields(chain); len(f) < 3 || f[1] != row[1] || !strings.Contains(chain, "↳ port-unreachable for "+want) ||
+			!strings.Contains(chain, "ignored: socket not connected, no IP_RECVERR") {
+			t.Errorf("chain line %q: want chain %s, the datagram %s, ignored", chain, row[1], want)
 		}
 	}
 	stderr := p.stderr.String()
@@ -449,5 +471,87 @@ func TestE2EDoctor(t *testing.T) {
 	}
 	if err := exec.Command(binary, "doctor", "extra").Run(); err == nil || err.(*exec.ExitError).ExitCode() != 2 {
 		t.Errorf("doctor extra: %v, want exit code 2", err)
+	}
+}
+
+// The seed experiment, as the README tells it: a client connects, sends to
+// a closed port and reads. One chain shows the sender, the NoPorts hit, the
+// ICMP reply, the error on its socket and the read(2) that returned it, all
+// with the client's pid.
+func TestE2ESeedExperiment(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			ns := testutil.NewNS(t)
+			client := testutil.StartSeedClient(t, ns, "seed-client", ap("127.0.0.1:9"))
+			args := []string{"-c", "1"}
+			if format == "json" {
+				args = append(args, "--json")
+			}
+			p := start(t, ns, args...)
+			if strings.Contains(p.stderr.String(), "are not traced here") {
+				t.Skipf("VMTEST-UNSUPPORTED: %s", p.stderr.String())
+			}
+			client.Go(t)
+			lines := p.waitOK(t) // -c 1: the datagram, then the rest of its chain
+			pid := fmt.Sprint(client.PID)
+			if format == "text" {
+				if len(lines) != 4 {
+					t.Fatalf("want a header, the datagram and 2 chain lines:\n%s", strings.Join(lines, "\n"))
+				}
+				chain := strings.Fields(lines[1])[1]
+				for i, want := range []string{pid + "/seed-client", "reached " + pid + "/seed-client socket:[", "read(fd "} {
+					if !strings.Contains(lines[i+1], want) || strings.Fields(lines[i+1])[1] != chain {
+						t.Errorf("line %q: want chain %s and %q", lines[i+1], chain, want)
+					}
+				}
+				if !strings.Contains(lines[3], "returned ECONNREFUSED to "+pid+"/seed-client") {
+					t.Errorf("syscall line %q does not name the client", lines[3])
+				}
+				return
+			}
+			type record struct {
+				Kind      string `json:"kind"`
+				Chain     string `json:"chain"`
+				ICMP      string `json:"icmp"`
+				SenderPID int    `json:"sender_pid"`
+				CtxPID    int    `json:"ctx_pid"`
+				Delivery  string `json:"delivery"`
+				Syscall   string `json:"syscall"`
+				FD        int    `json:"fd"`
+				Errno     string `json:"errno"`
+				Since     int64  `json:"since_send_ns"`
+			}
+			var recs []record
+			for _, l := range lines {
+				var r record
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Kind != "" {
+					recs = append(recs, r)
+				}
+			}
+			if len(recs) != 3 {
+				t.Fatalf("%d records, want 3:\n%s", len(recs), strings.Join(lines, "\n"))
+			}
+			want := []record{
+				{Kind: "noport", Chain: recs[0].Chain, ICMP: "sent", SenderPID: client.PID, FD: -1},
+				{Kind: "delivery", Chain: recs[0].Chain, ICMP: "sent", SenderPID: client.PID, Delivery: "econnrefused", FD: -1, Errno: "ECONNREFUSED"},
+				{Kind: "syscall", Chain: recs[0].Chain, ICMP: "sent", SenderPID: client.PID, CtxPID: client.PID, Delivery: "econnrefused", Syscall: "read", FD: recs[2].FD, Errno: "ECONNREFUSED"},
+			}
+			for i := range recs {
+				got := recs[i]
+				if i != 2 {
+					got.CtxPID = 0
+				}
+				if i == 2 && (got.Since <= 0 || got.FD < 3) {
+					t.Errorf("syscall: fd %d, %d ns after the send; want an fd > 2 and a positive delay", got.FD, got.Since)
+				}
+				got.Since = 0
+				if len(recs[0].Chain) != 16 || got != want[i] {
+					t.Errorf("record %d\n got %+v\nwant %+v", i, got, want[i])
+				}
+			}
+		})
 	}
 }

@@ -123,6 +123,10 @@ func (o *options) config() (config, error) {
 		return c, usagef("--netns %q: %v", o.netns, err)
 	}
 	c.loader.StatsNetns = c.ns.inode
+	c.loader.PrimeNetns = []string{c.ns.path}
+	if c.ns.path == "" {
+		c.loader.PrimeNetns = []string{"/proc/self/ns/net"}
+	}
 	if o.netns != "" {
 		c.loader.TargetNetns = c.ns.inode
 	}

@@ -75,6 +75,9 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s; backend %s: %s. Ctrl-C to stop.\n",
 		scope, chosen, strings.Join(t.Hooks, ", "))
+	if !t.Delivery {
+		fmt.Fprintf(stderr, "udptrace: errors arriving back at local senders are not traced here: %s\n", t.NoDelivery)
+	}
 	if verbose {
 		for _, err := range t.Skipped {
 			fmt.Fprintf(stderr, "udptrace: backend %v\n", err)
@@ -112,6 +115,7 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		firstDecodeErr              error
 		statsNS                     = cfg.ns.inode
 		countReached                bool
+		chains                      = map[uint64]bool{} // of the datagrams printed, under -c
 	)
 	t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
 	for {
@@ -136,11 +140,15 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			decodeErrs++
 			continue
 		}
+		datagram := ev.Kind == events.KindNoPort
 		if countReached {
-			if ev.Netns == statsNS {
+			// After -c datagrams, only the rest of their chains.
+			if datagram && ev.Netns == statsNS {
 				skipped++
 			}
-			continue
+			if datagram || !chains[ev.Chain] {
+				continue
+			}
 		}
 		if err := printer.Event(&ev); err != nil {
 			stopNow()
@@ -148,13 +156,21 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			wg.Wait()
 			return fmt.Errorf("write event: %w", err)
 		}
+		if !datagram {
+			continue
+		}
 		printed++
 		if ev.Netns == statsNS {
 			printedNS++
 		}
-		if cfg.count > 0 && printed == cfg.count {
-			countReached = true
-			stopNow()
+		if cfg.count > 0 {
+			chains[ev.Chain] = true
+			if printed == cfg.count {
+				// The error comes back, and the client's call returns
+				// it, within microseconds to milliseconds.
+				countReached = true
+				time.AfterFunc(chainGrace, stopNow)
+			}
 		}
 		// Flush when the ring is idle: cheap while flooding, prompt when not.
 		if rec.Remaining == 0 {
@@ -183,6 +199,7 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if after.err != nil {
 		return fmt.Errorf("read counters of netns %d at exit: %w", cfg.ns.inode, after.err)
 	}
+	delta := snmp.Sub(after.snmp, before.snmp)
 	rep := reconcile.Reconcile(reconcile.Input{
 		Duration:            time.Since(start),
 		Netns:               statsNS,
@@ -198,10 +215,15 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		ICMP6Sent:           after.bpf.ICMP6SentNS - before.bpf.ICMP6SentNS,
 		ICMP4Known:          t.ICMP4,
 		ICMP6Known:          t.ICMP6,
-		NoPorts:             snmp.Sub(after.snmp, before.snmp).Get("Udp.NoPorts"),
-		Udp6NoPorts:         snmp.Sub(after.snmp, before.snmp).Get("Udp6NoPorts"),
-		OutType3:            snmp.Sub(after.snmp, before.snmp).Get("IcmpMsg.OutType3"),
-		Icmp6OutDestUnreach: snmp.Sub(after.snmp, before.snmp).Get("Icmp6OutDestUnreachs"),
+		NoPorts:             delta.Get("Udp.NoPorts"),
+		Udp6NoPorts:         delta.Get("Udp6NoPorts"),
+		OutType3:            delta.Get("IcmpMsg.OutType3"),
+		Icmp6OutDestUnreach: delta.Get("Icmp6OutDestUnreachs"),
+		RateLimited4:        after.bpf.RateLimited4NS - before.bpf.RateLimited4NS,
+		RateLimited6:        after.bpf.RateLimited6NS - before.bpf.RateLimited6NS,
+		OutRateLimit4:       delta.Get("Icmp.OutRateLimitGlobal") + delta.Get("Icmp.OutRateLimitHost"),
+		OutRateLimit6:       delta.Get("Icmp6OutRateLimitHost"),
+		RateLimitsKnown:     t.RateLimits,
 	})
 	if cfg.format == events.FormatJSON {
 		line := append(rep.AppendJSON(nil), '\n')
@@ -211,6 +233,10 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	return rep.WriteText(stderr)
 }
+
+// chainGrace is how long udptrace -c N waits, after the Nth datagram, for
+// the rest of the chains of the datagrams it printed.
+const chainGrace = 250 * time.Millisecond
 
 // reportLost says so on stderr, once a second at most, whenever the ring
 // buffer overflowed: a lost event is never silent.

@@ -15,7 +15,7 @@ import (
 
 // RecordSize is the size in bytes of struct event in bpf/udptrace.h, the
 // only record size Decode accepts.
-const RecordSize = 144
+const RecordSize = 184
 
 // Byte offsets of the fields of struct event (bpf/udptrace.h).
 const (
@@ -43,6 +43,14 @@ const (
 	offSenderUID    = 120
 	offSenderNetns  = 124
 	offSenderComm   = 128
+
+	offChain    = 144
+	offOriginNS = 152
+	offSockIno  = 160
+	offFD       = 168
+	offSyscall  = 172
+	offErr      = 176
+	offOutcome  = 180
 )
 
 // Family is the IP version of a datagram.
@@ -73,10 +81,21 @@ type ICMPVerdict uint8
 const (
 	ICMPUnknown ICMPVerdict = 0
 	ICMPSent    ICMPVerdict = 1
+	// ICMPNotSent: the kernel sent none, and no rate-limit counter moved:
+	// icmp_send declined for another reason.
 	ICMPNotSent ICMPVerdict = 2
+	// ICMPRateLimitedGlobal: suppressed by the global ICMP rate limit
+	// (net.ipv4.icmp_msgs_per_sec, shared by IPv4 and IPv6), counted in
+	// Icmp OutRateLimitGlobal.
+	ICMPRateLimitedGlobal ICMPVerdict = 3
+	// ICMPRateLimitedHost: suppressed by the per-destination rate limit
+	// (net.ipv4.icmp_ratelimit, net.ipv6.icmp.ratelimit), counted in
+	// Icmp OutRateLimitHost or Icmp6OutRateLimitHost.
+	ICMPRateLimitedHost ICMPVerdict = 4
 )
 
-// String returns "unknown", "sent" or "not-sent".
+// String returns "unknown", "sent", "not-sent" or "rate-limited" (for both
+// rate-limited verdicts; Reason tells them apart).
 func (v ICMPVerdict) String() string {
 	switch v {
 	case ICMPUnknown:
@@ -85,11 +104,37 @@ func (v ICMPVerdict) String() string {
 		return "sent"
 	case ICMPNotSent:
 		return "not-sent"
+	case ICMPRateLimitedGlobal, ICMPRateLimitedHost:
+		return "rate-limited"
 	}
 	return "icmp(" + strconv.Itoa(int(v)) + ")"
 }
 
-// Kind is what happened to the datagram.
+// Reason returns the name of the kernel counter that moved when the
+// port-unreachable of a datagram of family f was rate-limited:
+// "OutRateLimitGlobal" for ICMPRateLimitedGlobal (both families), and for
+// ICMPRateLimitedHost "OutRateLimitHost" (IPv4) or "Icmp6OutRateLimitHost"
+// (IPv6); "" for the other verdicts. The first two are in the Icmp lines
+// of /proc/net/snmp (nstat prefixes them with Icmp), the last one in
+// /proc/net/snmp6.
+func (v ICMPVerdict) Reason(f Family) string {
+	switch v {
+	case ICMPRateLimitedGlobal:
+		return "OutRateLimitGlobal"
+	case ICMPRateLimitedHost:
+		if f == FamilyIPv6 {
+			return "Icmp6OutRateLimitHost"
+		}
+		return "OutRateLimitHost"
+	}
+	return ""
+}
+
+// Kind is what a record tells of its datagram. The records of one datagram
+// form a chain: its KindNoPort record where it was dropped, then, if the
+// port-unreachable came back to a local socket, a KindDelivery record and,
+// if the sender then got the error from a call, a KindSyscall record. They
+// share Event.Chain.
 type Kind uint8
 
 // Event kinds, as in enum event_kind.
@@ -97,14 +142,94 @@ const (
 	// KindNoPort is a datagram counted in UDP_MIB_NOPORTS (Udp.NoPorts,
 	// Udp6NoPorts): no socket listened on its destination port.
 	KindNoPort Kind = 1
+	// KindDelivery: the ICMP/ICMPv6 port-unreachable that such a datagram
+	// caused reached this host, and the kernel handed it to the UDP socket
+	// that sent the datagram (Event.Outcome says what the socket made of
+	// it).
+	KindDelivery Kind = 2
+	// KindSyscall: a call on the sending socket (read, recvmsg, send, ...)
+	// returned the error, -ECONNREFUSED, to the process.
+	KindSyscall Kind = 3
 )
 
-// String returns "noport".
+// String returns "noport", "delivery" or "syscall".
 func (k Kind) String() string {
-	if k == KindNoPort {
+	switch k {
+	case KindNoPort:
 		return "noport"
+	case KindDelivery:
+		return "delivery"
+	case KindSyscall:
+		return "syscall"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Outcome is what the kernel did with a port-unreachable that reached the
+// sending socket (__udp4_lib_err, __udp6_lib_err): the Outcome of a
+// KindDelivery record, carried on into its KindSyscall record.
+type Outcome uint8
+
+// Delivery outcomes, as in enum delivery_outcome.
+const (
+	// OutcomeNone: not a delivery (a KindNoPort record).
+	OutcomeNone Outcome = 0
+	// OutcomeRefused: the socket is connected; the kernel set its sk_err to
+	// ECONNREFUSED, which its next call returns.
+	OutcomeRefused Outcome = 1
+	// OutcomeQueued: the socket has IP_RECVERR (IPV6_RECVERR): the error
+	// went to its error queue (MSG_ERRQUEUE), and sk_err was set too.
+	OutcomeQueued Outcome = 2
+	// OutcomeIgnored: the socket is not connected and has no IP_RECVERR,
+	// so the kernel dropped the error: the process will never know.
+	OutcomeIgnored Outcome = 3
+	// OutcomeNoSocket: no socket had the datagram's ports any more: the
+	// sender closed it before the port-unreachable arrived.
+	OutcomeNoSocket Outcome = 4
+	// OutcomeUnknown: no socket took the error, but udptrace had not seen
+	// the socket send the datagram, so it cannot tell OutcomeIgnored from
+	// OutcomeNoSocket.
+	OutcomeUnknown Outcome = 5
+)
+
+// String returns the outcome's name in JSON output: "" for OutcomeNone,
+// "econnrefused", "errqueue", "ignored", "no-socket" or "unknown".
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeNone:
+		return ""
+	case OutcomeRefused:
+		return "econnrefused"
+	case OutcomeQueued:
+		return "errqueue"
+	case OutcomeIgnored:
+		return "ignored"
+	case OutcomeNoSocket:
+		return "no-socket"
+	case OutcomeUnknown:
+		return "unknown"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Describe returns the outcome in words, as the text output prints it: "" for
+// OutcomeNone.
+func (o Outcome) Describe() string {
+	switch o {
+	case OutcomeNone:
+		return ""
+	case OutcomeRefused:
+		return "ECONNREFUSED set on the connected socket"
+	case OutcomeQueued:
+		return "queued on the error queue (IP_RECVERR); ECONNREFUSED pending"
+	case OutcomeIgnored:
+		return "ignored: socket not connected, no IP_RECVERR"
+	case OutcomeNoSocket:
+		return "no socket (closed before the ICMP arrived)"
+	case OutcomeUnknown:
+		return "unknown: the socket was not seen sending"
+	}
+	return o.String()
 }
 
 // SenderKind tells whether the datagram was sent from this host.
@@ -132,9 +257,16 @@ func (s SenderKind) String() string {
 }
 
 // Event is one decoded record.
+//
+// All kinds describe one datagram, the original one: Family, Src, SPort,
+// Dst, DPort and Len are those of the datagram that found no socket, and
+// the Sender fields describe the local task that sent it, in KindDelivery
+// and KindSyscall records too (where they are the socket's owner).
 type Event struct {
-	// BootNS is when the kernel saw the datagram, in CLOCK_BOOTTIME
-	// nanoseconds; Clock.Time converts it to wall-clock time.
+	// BootNS is when the record's event happened, in CLOCK_BOOTTIME
+	// nanoseconds: when the kernel dropped the datagram (KindNoPort), when
+	// the port-unreachable reached the socket (KindDelivery), when the call
+	// returned (KindSyscall). Clock.Time converts it to wall-clock time.
 	BootNS uint64
 	Kind   Kind
 	Family Family
@@ -144,8 +276,9 @@ type Event struct {
 	SPort, DPort uint16
 	// Len is the UDP header's length field: header plus payload.
 	Len uint16
-	// Netns is the inode number of the receiving device's network
-	// namespace, as in the link /proc/PID/ns/net -> net:[Netns].
+	// Netns is the inode number of the network namespace of the receiving
+	// device (of the datagram for KindNoPort, of the port-unreachable for
+	// KindDelivery), as in the link /proc/PID/ns/net -> net:[Netns].
 	Netns   uint32
 	IfIndex uint32
 	// IfName is the receiving device's name, NUL-terminated unless it is
@@ -154,7 +287,8 @@ type Event struct {
 	// PID (tgid), TID and Comm describe the task that ran the receive path
 	// (often a softirq on behalf of whoever was on the CPU, or the sender
 	// itself on loopback): context, not necessarily the datagram's sender,
-	// which the Sender fields describe.
+	// which the Sender fields describe. For KindSyscall they are the
+	// process that made the call, and CPU the CPU it ran on.
 	PID, TID, CPU uint32
 	Comm          [16]byte
 	ICMP          ICMPVerdict
@@ -175,6 +309,30 @@ type Event struct {
 	// number of its cgroup directory).
 	SenderCgroup uint64
 	SenderComm   [16]byte
+
+	// Chain is the datagram's chain id, the same in all its records (and
+	// on any host that traces it): a hash of its addresses, ports, length,
+	// IPv4 identification and first payload bytes, as ChainID computes it.
+	// 0 means none.
+	Chain uint64
+	// OriginNS is when the local sender sent the datagram, in
+	// CLOCK_BOOTTIME nanoseconds as BootNS; 0 when it was not seen.
+	OriginNS uint64
+	// SockIno is the inode number of the sending socket, as in the link
+	// /proc/PID/fd/N -> socket:[SockIno]; 0 when unknown.
+	SockIno uint64
+	// FD and Syscall are the file descriptor and the x86-64 system call
+	// number (SyscallName names it) of a KindSyscall record's call; -1
+	// when unknown, as for calls from io_uring or the kernel, and in
+	// records of other kinds.
+	FD, Syscall int32
+	// Err is the errno of KindDelivery and KindSyscall records
+	// (ECONNREFUSED, 111), 0 in KindNoPort ones.
+	Err int32
+	// Outcome is what the socket made of the port-unreachable
+	// (KindDelivery, and KindSyscall which follows one); OutcomeNone in
+	// KindNoPort records.
+	Outcome Outcome
 }
 
 // IfNameString returns IfName up to its first NUL.
@@ -197,7 +355,7 @@ func cstring(b []byte) []byte {
 // Decode fills e from b, one ring-buffer record of exactly RecordSize bytes
 // in the host's byte order. It allocates nothing. It returns an error, and
 // leaves e in an unspecified state, when b has the wrong size or holds an
-// unknown family, kind, ICMP verdict or sender kind. For a SenderRemote
+// unknown family, kind, ICMP verdict, sender kind or delivery outcome. For a SenderRemote
 // record it ignores the bytes of the sender part, which the BPF side need
 // not fill, and sets the Sender fields to zero.
 func Decode(b []byte, e *Event) error {
@@ -221,16 +379,20 @@ func Decode(b []byte, e *Event) error {
 		return fmt.Errorf("unknown address family %d", b[offFamily])
 	}
 	e.Kind = Kind(b[offKind])
-	if e.Kind != KindNoPort {
+	if e.Kind < KindNoPort || e.Kind > KindSyscall {
 		return fmt.Errorf("unknown event kind %d", b[offKind])
 	}
 	e.ICMP = ICMPVerdict(b[offICMP])
-	if e.ICMP > ICMPNotSent {
+	if e.ICMP > ICMPRateLimitedHost {
 		return fmt.Errorf("unknown icmp verdict %d", b[offICMP])
 	}
 	e.Sender = SenderKind(b[offSender])
 	if e.Sender > SenderLocal {
 		return fmt.Errorf("unknown sender kind %d", b[offSender])
+	}
+	e.Outcome = Outcome(b[offOutcome])
+	if e.Outcome > OutcomeUnknown {
+		return fmt.Errorf("unknown delivery outcome %d", b[offOutcome])
 	}
 
 	ne := binary.NativeEndian
@@ -245,6 +407,12 @@ func Decode(b []byte, e *Event) error {
 	e.Len = ne.Uint16(b[offUlen:])
 	e.IfName = [16]byte(b[offIfname : offIfname+16])
 	e.Comm = [16]byte(b[offComm : offComm+16])
+	e.Chain = ne.Uint64(b[offChain:])
+	e.OriginNS = ne.Uint64(b[offOriginNS:])
+	e.SockIno = ne.Uint64(b[offSockIno:])
+	e.FD = int32(ne.Uint32(b[offFD:]))
+	e.Syscall = int32(ne.Uint32(b[offSyscall:]))
+	e.Err = int32(ne.Uint32(b[offErr:]))
 	if e.Sender == SenderLocal {
 		e.SenderCgroup = ne.Uint64(b[offSenderCgroup:])
 		e.SenderPID = ne.Uint32(b[offSenderPID:])

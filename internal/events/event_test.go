@@ -30,10 +30,15 @@ type record struct {
 	senderCgroup                                 uint64
 	senderPID, senderTID, senderUID, senderNetns uint32
 	senderComm                                   [16]byte
+
+	chain, originNS, sockIno uint64
+	fd, syscall, err         int32
+	outcome                  uint8
+	pad2                     [3]byte
 }
 
 func (r record) bytes() []byte {
-	b := make([]byte, 144)
+	b := make([]byte, 184)
 	ne := binary.NativeEndian
 	ne.PutUint64(b[0:], r.ts)
 	copy(b[8:24], r.saddr[:])
@@ -59,6 +64,14 @@ func (r record) bytes() []byte {
 	ne.PutUint32(b[120:], r.senderUID)
 	ne.PutUint32(b[124:], r.senderNetns)
 	copy(b[128:144], r.senderComm[:])
+	ne.PutUint64(b[144:], r.chain)
+	ne.PutUint64(b[152:], r.originNS)
+	ne.PutUint64(b[160:], r.sockIno)
+	ne.PutUint32(b[168:], uint32(r.fd))
+	ne.PutUint32(b[172:], uint32(r.syscall))
+	ne.PutUint32(b[176:], uint32(r.err))
+	b[180] = r.outcome
+	copy(b[181:184], r.pad2[:])
 	return b
 }
 
@@ -111,7 +124,39 @@ func loRecord() record {
 		senderUID:    1000,
 		senderNetns:  4026532000,
 		senderComm:   name16("sender-comm"),
+
+		chain:    0x1122334455667788,
+		originNS: 1_234_567_000_000,
+		sockIno:  5678,
+		fd:       -1,
+		syscall:  -1,
 	}
+}
+
+// deliveryRecord is the KindDelivery record of loRecord's datagram: its
+// port-unreachable reached the connected socket of the sender, 456 µs
+// after the send, on another CPU.
+func deliveryRecord() record {
+	r := loRecord()
+	r.kind = 2
+	r.ts = 1_234_567_456_789
+	r.cpu = 3
+	r.err = 111
+	r.outcome = 1
+	return r
+}
+
+// syscallRecord is the KindSyscall record that follows deliveryRecord:
+// the sender's read(7, ...) returned -ECONNREFUSED.
+func syscallRecord() record {
+	r := deliveryRecord()
+	r.kind = 3
+	r.ts = 1_234_567_512_345
+	r.pid, r.tid, r.cpu = 4321, 4323, 2
+	r.comm = name16("sender-thread")
+	r.fd = 7
+	r.syscall = 0
+	return r
 }
 
 // remote makes r a record of a datagram from another host: sender 0, and
@@ -121,6 +166,13 @@ func remote(r *record) {
 	r.senderCgroup = 0xdeadbeefdeadbeef
 	r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 77, 78, 79, 80
 	r.senderComm = name16("stale")
+}
+
+// loChain is the chain part of the Event of loRecord.
+func loChain(e Event) Event {
+	e.Chain, e.OriginNS, e.SockIno = 0x1122334455667788, 1_234_567_000_000, 5678
+	e.FD, e.Syscall = -1, -1
+	return e
 }
 
 // loSender is the sender part of the Event of loRecord.
@@ -141,13 +193,13 @@ func TestDecode(t *testing.T) {
 		{
 			name: "ipv4 sent, local sender",
 			rec:  loRecord,
-			want: loSender(Event{
+			want: loSender(loChain(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPSent,
-			}),
+			})),
 		},
 		{
 			name: "ipv4 not-sent, junk after the address and in padding",
@@ -157,15 +209,31 @@ func TestDecode(t *testing.T) {
 				r.daddr = [16]byte{192, 0, 2, 255, 1, 2, 3, 4}
 				r.icmp = 2
 				r.pad = [2]byte{0xaa, 0xbb}
+				r.pad2 = [3]byte{0xcc, 0xdd, 0xee}
 				return r
 			},
-			want: loSender(Event{
+			want: loSender(loChain(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("10.1.2.3"), Dst: netip.MustParseAddr("192.0.2.255"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPNotSent,
-			}),
+			})),
+		},
+		{
+			name: "ipv4 rate-limited globally",
+			rec: func() record {
+				r := loRecord()
+				r.icmp = 3
+				return r
+			},
+			want: loSender(loChain(Event{
+				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
+				ICMP: ICMPRateLimitedGlobal,
+			})),
 		},
 		{
 			name: "ipv4 remote sender, sender part zero",
@@ -175,6 +243,7 @@ func TestDecode(t *testing.T) {
 				r.daddr = addr16("10.0.0.2")
 				r.sender, r.senderCgroup, r.senderComm = 0, 0, [16]byte{}
 				r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
+				r.originNS, r.sockIno = 0, 0
 				return r
 			},
 			want: Event{
@@ -183,6 +252,7 @@ func TestDecode(t *testing.T) {
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPSent, Sender: SenderRemote,
+				Chain: 0x1122334455667788, FD: -1, Syscall: -1,
 			},
 		},
 		{
@@ -197,29 +267,73 @@ func TestDecode(t *testing.T) {
 				remote(&r)
 				return r
 			},
-			want: Event{
+			// The chain part is not the sender part: kept as is.
+			want: loChain(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv6,
 				Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("fe80::1:2:3:4"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("eth0"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPUnknown, Sender: SenderRemote,
-			},
+			}),
 		},
 		{
-			name: "ipv6 sent, v4-mapped kept as ipv6, local sender",
+			name: "ipv6 rate-limited per host, v4-mapped kept as ipv6, local sender",
 			rec: func() record {
 				r := loRecord()
 				r.family = 6
 				r.saddr = addr16("::ffff:192.0.2.1")
 				r.daddr = addr16("::1")
+				r.icmp = 4
 				return r
 			},
-			want: loSender(Event{
+			want: loSender(loChain(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv6,
 				Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: netip.MustParseAddr("::1"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
-				ICMP: ICMPSent,
+				ICMP: ICMPRateLimitedHost,
+			})),
+		},
+		{
+			name: "delivery, connected socket",
+			rec:  deliveryRecord,
+			want: loSender(Event{
+				BootNS: 1_234_567_456_789, Kind: KindDelivery, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 3, Comm: name16("nc"),
+				ICMP: ICMPSent, Chain: 0x1122334455667788, OriginNS: 1_234_567_000_000,
+				SockIno: 5678, FD: -1, Syscall: -1, Err: 111, Outcome: OutcomeRefused,
+			}),
+		},
+		{
+			name: "delivery, no socket, remote sender",
+			rec: func() record {
+				r := deliveryRecord()
+				r.outcome = 4
+				remote(&r)
+				r.originNS, r.sockIno, r.err = 0, 0, 0
+				return r
+			},
+			want: Event{
+				BootNS: 1_234_567_456_789, Kind: KindDelivery, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 123, TID: 124, CPU: 3, Comm: name16("nc"),
+				ICMP: ICMPSent, Chain: 0x1122334455667788, FD: -1, Syscall: -1,
+				Outcome: OutcomeNoSocket,
+			},
+		},
+		{
+			name: "syscall",
+			rec:  syscallRecord,
+			want: loSender(Event{
+				BootNS: 1_234_567_512_345, Kind: KindSyscall, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 4321, TID: 4323, CPU: 2, Comm: name16("sender-thread"),
+				ICMP: ICMPSent, Chain: 0x1122334455667788, OriginNS: 1_234_567_000_000,
+				SockIno: 5678, FD: 7, Syscall: 0, Err: 111, Outcome: OutcomeRefused,
 			}),
 		},
 		{
@@ -230,24 +344,46 @@ func TestDecode(t *testing.T) {
 					netns: math.MaxUint32, ifindex: math.MaxUint32, pid: math.MaxUint32,
 					tid: math.MaxUint32, cpu: math.MaxUint32,
 					sport: math.MaxUint16, dport: math.MaxUint16, ulen: math.MaxUint16,
-					family: 4, icmp: 2, kind: 1, sender: 1, pad: [2]byte{0xff, 0xff},
+					family: 4, icmp: 4, kind: 3, sender: 1, pad: [2]byte{0xff, 0xff},
 					ifname: name16("0123456789abcdef"), comm: name16("fedcba9876543210"),
 					senderCgroup: math.MaxUint64, senderPID: math.MaxUint32, senderTID: math.MaxUint32,
 					senderUID: math.MaxUint32, senderNetns: math.MaxUint32,
 					senderComm: name16("ABCDEFGHIJKLMNOP"),
+					chain:      math.MaxUint64, originNS: math.MaxUint64, sockIno: math.MaxUint64,
+					fd: math.MaxInt32, syscall: math.MaxInt32, err: math.MaxInt32,
+					outcome: 5, pad2: [3]byte{0xff, 0xff, 0xff},
 				}
 			},
 			want: Event{
-				BootNS: math.MaxUint64, Kind: KindNoPort, Family: FamilyIPv4,
+				BootNS: math.MaxUint64, Kind: KindSyscall, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("255.255.255.255"), Dst: netip.MustParseAddr("255.255.255.255"),
 				SPort: math.MaxUint16, DPort: math.MaxUint16, Len: math.MaxUint16,
 				Netns: math.MaxUint32, IfIndex: math.MaxUint32,
 				IfName: name16("0123456789abcdef"), PID: math.MaxUint32, TID: math.MaxUint32,
-				CPU: math.MaxUint32, Comm: name16("fedcba9876543210"), ICMP: ICMPNotSent,
+				CPU: math.MaxUint32, Comm: name16("fedcba9876543210"), ICMP: ICMPRateLimitedHost,
 				Sender: SenderLocal, SenderCgroup: math.MaxUint64, SenderPID: math.MaxUint32,
 				SenderTID: math.MaxUint32, SenderUID: math.MaxUint32, SenderNetns: math.MaxUint32,
 				SenderComm: name16("ABCDEFGHIJKLMNOP"),
+				Chain:      math.MaxUint64, OriginNS: math.MaxUint64, SockIno: math.MaxUint64,
+				FD: math.MaxInt32, Syscall: math.MaxInt32, Err: math.MaxInt32, Outcome: OutcomeUnknown,
 			},
+		},
+		{
+			name: "minimum signed values",
+			rec: func() record {
+				r := syscallRecord()
+				r.fd, r.syscall, r.err = math.MinInt32, math.MinInt32+1, math.MinInt32+2
+				return r
+			},
+			want: loSender(Event{
+				BootNS: 1_234_567_512_345, Kind: KindSyscall, Family: FamilyIPv4,
+				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
+				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
+				IfName: name16("lo"), PID: 4321, TID: 4323, CPU: 2, Comm: name16("sender-thread"),
+				ICMP: ICMPSent, Chain: 0x1122334455667788, OriginNS: 1_234_567_000_000,
+				SockIno: 5678, FD: math.MinInt32, Syscall: math.MinInt32 + 1, Err: math.MinInt32 + 2,
+				Outcome: OutcomeRefused,
+			}),
 		},
 		{
 			name: "local sender with zero numbers and no name",
@@ -257,13 +393,13 @@ func TestDecode(t *testing.T) {
 				r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
 				return r
 			},
-			want: Event{
+			want: loChain(Event{
 				BootNS: 1_234_567_890_123, Kind: KindNoPort, Family: FamilyIPv4,
 				Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"),
 				SPort: 40000, DPort: 9, Len: 13, Netns: 4026531840, IfIndex: 1,
 				IfName: name16("lo"), PID: 123, TID: 124, CPU: 1, Comm: name16("nc"),
 				ICMP: ICMPSent, Sender: SenderLocal,
-			},
+			}),
 		},
 	}
 	for _, tt := range tests {
@@ -327,13 +463,15 @@ func TestDecodeSize(t *testing.T) {
 		n    int
 		want string
 	}{
-		{0, "short record: 0 bytes, want 144"},
-		{1, "short record: 1 bytes, want 144"},
-		{103, "short record: 103 bytes, want 144"},
-		{104, "short record: 104 bytes, want 144"}, // the record before the sender part
-		{143, "short record: 143 bytes, want 144"},
-		{145, "oversized record: 145 bytes, want 144"},
-		{4096, "oversized record: 4096 bytes, want 144"},
+		{0, "short record: 0 bytes, want 184"},
+		{1, "short record: 1 bytes, want 184"},
+		{103, "short record: 103 bytes, want 184"},
+		{104, "short record: 104 bytes, want 184"}, // the record before the sender part
+		{143, "short record: 143 bytes, want 184"},
+		{144, "short record: 144 bytes, want 184"}, // the record before the chain part
+		{183, "short record: 183 bytes, want 184"},
+		{185, "oversized record: 185 bytes, want 184"},
+		{4096, "oversized record: 4096 bytes, want 184"},
 	}
 	for _, tt := range tests {
 		b := make([]byte, tt.n)
@@ -361,13 +499,16 @@ func TestDecodeInvalid(t *testing.T) {
 		{"family AF_INET6", func(r *record) { r.family = 10 }, "unknown address family 10"},
 		{"family 255", func(r *record) { r.family = 255 }, "unknown address family 255"},
 		{"kind 0", func(r *record) { r.kind = 0 }, "unknown event kind 0"},
-		{"kind 2", func(r *record) { r.kind = 2 }, "unknown event kind 2"},
+		{"kind 4", func(r *record) { r.kind = 4 }, "unknown event kind 4"},
 		{"kind 255", func(r *record) { r.kind = 255 }, "unknown event kind 255"},
-		{"icmp 3", func(r *record) { r.icmp = 3 }, "unknown icmp verdict 3"},
+		{"icmp 5", func(r *record) { r.icmp = 5 }, "unknown icmp verdict 5"},
 		{"icmp 255", func(r *record) { r.icmp = 255 }, "unknown icmp verdict 255"},
 		{"sender 2", func(r *record) { r.sender = 2 }, "unknown sender kind 2"},
 		{"sender 128", func(r *record) { r.sender = 128 }, "unknown sender kind 128"},
 		{"sender 255", func(r *record) { r.sender = 255 }, "unknown sender kind 255"},
+		{"outcome 6", func(r *record) { r.outcome = 6 }, "unknown delivery outcome 6"},
+		{"outcome 6 of a delivery", func(r *record) { *r = deliveryRecord(); r.outcome = 6 }, "unknown delivery outcome 6"},
+		{"outcome 255", func(r *record) { r.outcome = 255 }, "unknown delivery outcome 255"},
 		{"sender 2, zero sender part", func(r *record) {
 			remote(r)
 			r.sender = 2
@@ -394,16 +535,17 @@ func TestDecodeNoAllocs(t *testing.T) {
 	r6.saddr = addr16("2001:db8::1")
 	remote(&r6)
 	b6 := r6.bytes()
+	bd := deliveryRecord().bytes()
+	bs := syscallRecord().bytes()
 	bad := loRecord()
 	bad.sender = 2
 	bbad := bad.bytes()
 	var e Event
 	allocs := testing.AllocsPerRun(1000, func() {
-		if err := Decode(b4, &e); err != nil {
-			t.Fatal(err)
-		}
-		if err := Decode(b6, &e); err != nil {
-			t.Fatal(err)
+		for _, b := range [][]byte{b4, b6, bd, bs} {
+			if err := Decode(b, &e); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	if allocs != 0 {
@@ -454,9 +596,21 @@ func TestStrings(t *testing.T) {
 		{ICMPUnknown, "unknown"},
 		{ICMPSent, "sent"},
 		{ICMPNotSent, "not-sent"},
-		{ICMPVerdict(3), "icmp(3)"},
+		{ICMPRateLimitedGlobal, "rate-limited"},
+		{ICMPRateLimitedHost, "rate-limited"},
+		{ICMPVerdict(5), "icmp(5)"},
 		{KindNoPort, "noport"},
+		{KindDelivery, "delivery"},
+		{KindSyscall, "syscall"},
 		{Kind(0), "kind(0)"},
+		{Kind(4), "kind(4)"},
+		{OutcomeNone, ""},
+		{OutcomeRefused, "econnrefused"},
+		{OutcomeQueued, "errqueue"},
+		{OutcomeIgnored, "ignored"},
+		{OutcomeNoSocket, "no-socket"},
+		{OutcomeUnknown, "unknown"},
+		{Outcome(6), "outcome(6)"},
 		{SenderRemote, "remote"},
 		{SenderLocal, "local"},
 		{SenderKind(2), "sender(2)"},
@@ -467,6 +621,69 @@ func TestStrings(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.got.String(); got != tt.want {
 			t.Errorf("%T(%v).String() = %q, want %q", tt.got, tt.got, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeKindsVerdictsOutcomes(t *testing.T) {
+	// Every valid value decodes to itself, in any combination.
+	for kind := uint8(1); kind <= 3; kind++ {
+		for icmp := uint8(0); icmp <= 4; icmp++ {
+			for outcome := uint8(0); outcome <= 5; outcome++ {
+				r := loRecord()
+				r.kind, r.icmp, r.outcome = kind, icmp, outcome
+				var e Event
+				if err := Decode(r.bytes(), &e); err != nil {
+					t.Errorf("kind %d icmp %d outcome %d: %v", kind, icmp, outcome, err)
+					continue
+				}
+				if e.Kind != Kind(kind) || e.ICMP != ICMPVerdict(icmp) || e.Outcome != Outcome(outcome) {
+					t.Errorf("kind %d icmp %d outcome %d decode to %v %v %v", kind, icmp, outcome,
+						e.Kind, e.ICMP, e.Outcome)
+				}
+			}
+		}
+	}
+}
+
+func TestICMPReason(t *testing.T) {
+	tests := []struct {
+		v    ICMPVerdict
+		f    Family
+		want string
+	}{
+		{ICMPUnknown, FamilyIPv4, ""},
+		{ICMPSent, FamilyIPv4, ""},
+		{ICMPNotSent, FamilyIPv6, ""},
+		{ICMPRateLimitedGlobal, FamilyIPv4, "OutRateLimitGlobal"},
+		{ICMPRateLimitedGlobal, FamilyIPv6, "OutRateLimitGlobal"},
+		{ICMPRateLimitedHost, FamilyIPv4, "OutRateLimitHost"},
+		{ICMPRateLimitedHost, FamilyIPv6, "Icmp6OutRateLimitHost"},
+		{ICMPVerdict(5), FamilyIPv4, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.v.Reason(tt.f); got != tt.want {
+			t.Errorf("%v.Reason(%v) = %q, want %q", tt.v, tt.f, got, tt.want)
+		}
+	}
+}
+
+func TestOutcomeDescribe(t *testing.T) {
+	tests := []struct {
+		o    Outcome
+		want string
+	}{
+		{OutcomeNone, ""},
+		{OutcomeRefused, "ECONNREFUSED set on the connected socket"},
+		{OutcomeQueued, "queued on the error queue (IP_RECVERR); ECONNREFUSED pending"},
+		{OutcomeIgnored, "ignored: socket not connected, no IP_RECVERR"},
+		{OutcomeNoSocket, "no socket (closed before the ICMP arrived)"},
+		{OutcomeUnknown, "unknown: the socket was not seen sending"},
+		{Outcome(6), "outcome(6)"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.Describe(); got != tt.want {
+			t.Errorf("Outcome(%d).Describe() = %q, want %q", uint8(tt.o), got, tt.want)
 		}
 	}
 }

@@ -34,14 +34,46 @@ func FuzzDecode(f *testing.F) {
 	r.pad = [2]byte{0xff, 0xff}
 	f.Add(r.bytes())
 	f.Add(record{family: 4, kind: 1}.bytes())
+	// The other kinds, verdicts and outcomes.
+	r = loRecord()
+	r.icmp = 3
+	f.Add(r.bytes())
+	r.family, r.icmp = 6, 4
+	r.saddr, r.daddr = addr16("2001:db8::1"), addr16("2001:db8::2")
+	f.Add(r.bytes())
+	f.Add(deliveryRecord().bytes())
+	r = deliveryRecord()
+	r.outcome = 2
+	r.pad2 = [3]byte{0xff, 0xff, 0xff}
+	f.Add(r.bytes())
+	r.outcome, r.err = 4, 0
+	remote(&r)
+	f.Add(r.bytes())
+	f.Add(syscallRecord().bytes())
+	r = syscallRecord()
+	r.fd, r.syscall, r.originNS = -1, -1, 0
+	f.Add(r.bytes())
+	r.syscall, r.err, r.originNS = 999, -5, math.MaxUint64
+	f.Add(r.bytes())
 	// Invalid ones.
+	r = loRecord()
 	r.family, r.kind, r.icmp = 5, 1, 0
 	f.Add(r.bytes())
 	r = loRecord()
 	r.sender = 2
 	f.Add(r.bytes())
+	r = loRecord()
+	r.kind = 4
+	f.Add(r.bytes())
+	r = loRecord()
+	r.icmp = 5
+	f.Add(r.bytes())
+	r = deliveryRecord()
+	r.outcome = 6
+	f.Add(r.bytes())
 	f.Add([]byte{})
 	f.Add(loRecord().bytes()[:104]) // the record before the sender part
+	f.Add(loRecord().bytes()[:144]) // the record before the chain part
 	f.Add(make([]byte, RecordSize))
 	f.Add(make([]byte, RecordSize-1))
 	f.Add(make([]byte, RecordSize+1))
@@ -86,8 +118,8 @@ func FuzzDecode(f *testing.F) {
 		if je.Netns != e.Netns || je.IfIndex != e.IfIndex || je.CPU != e.CPU || je.PID != e.PID || je.TID != e.TID {
 			t.Errorf("numbers %+v do not match %+v", je, e)
 		}
-		if je.Family != e.Family.String() || je.ICMP != e.ICMP.String() || je.Kind != "noport" {
-			t.Errorf("family %q icmp %q kind %q, want %v %v noport", je.Family, je.ICMP, je.Kind, e.Family, e.ICMP)
+		if je.Family != e.Family.String() || je.ICMP != e.ICMP.String() || je.Kind != e.Kind.String() {
+			t.Errorf("family %q icmp %q kind %q, want %v %v %v", je.Family, je.ICMP, je.Kind, e.Family, e.ICMP, e.Kind)
 		}
 		if ts, err := time.Parse(time.RFC3339Nano, je.Time); err != nil || !ts.Equal(testClock.Time(e.BootNS)) {
 			t.Errorf("time %q parses to %v, %v; want %v", je.Time, ts, err, testClock.Time(e.BootNS))
@@ -131,6 +163,41 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode accepted sender byte %d", b[69])
 		}
 
+		// The chain part, read again by the offsets of the layout.
+		if e.Chain != ne.Uint64(b[144:]) || e.OriginNS != ne.Uint64(b[152:]) || e.SockIno != ne.Uint64(b[160:]) ||
+			e.FD != int32(ne.Uint32(b[168:])) || e.Syscall != int32(ne.Uint32(b[172:])) ||
+			e.Err != int32(ne.Uint32(b[176:])) || e.Outcome != Outcome(b[180]) {
+			t.Errorf("chain part decodes to %d %d %d %d %d %d %d", e.Chain, e.OriginNS, e.SockIno,
+				e.FD, e.Syscall, e.Err, e.Outcome)
+		}
+		if b[68] < 1 || b[68] > 3 || b[67] > 4 || b[180] > 5 {
+			t.Fatalf("Decode accepted kind %d icmp %d outcome %d", b[68], b[67], b[180])
+		}
+		wantChain := ""
+		if e.Chain != 0 {
+			wantChain = fmt.Sprintf("%016x", e.Chain)
+		}
+		wantSyscall, wantFD := "", int32(-1)
+		if e.Kind == KindSyscall {
+			wantSyscall, wantFD = SyscallName(e.Syscall), e.FD
+		}
+		wantErrno := ""
+		switch {
+		case e.Err == 111:
+			wantErrno = "ECONNREFUSED"
+		case e.Err != 0:
+			wantErrno = fmt.Sprintf("errno %d", e.Err)
+		}
+		var wantSince uint64
+		if e.OriginNS != 0 && e.BootNS >= e.OriginNS {
+			wantSince = e.BootNS - e.OriginNS
+		}
+		if je.Chain != wantChain || je.ICMPReason != e.ICMP.Reason(e.Family) || je.Delivery != e.Outcome.String() ||
+			je.SockIno != e.SockIno || je.Syscall != wantSyscall || je.FD != wantFD || je.Errno != wantErrno ||
+			je.SinceSendNS != wantSince {
+			t.Errorf("chain keys %+v do not match %+v", je, e)
+		}
+
 		// The text line: one line, nothing a terminal would act on.
 		out.Reset()
 		p = NewPrinter(&out, FormatText, testClock)
@@ -147,12 +214,31 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("text line %q holds control character %U", text, c)
 			}
 		}
+		// The CHAIN cell follows the TIME cell.
+		chain := "-       "
+		if e.Chain != 0 {
+			chain = fmt.Sprintf("%08x", e.Chain>>32)
+		}
+		if !strings.HasPrefix(text[len("15:04:05.000000 "):], chain+" ") {
+			t.Errorf("text line %q lacks chain %q after the time", text, chain)
+		}
+		if e.Kind != KindNoPort {
+			// A sentence after an arrow.
+			if !strings.HasPrefix(text[len("15:04:05.000000 ")+len(chain)+1:], "↳ ") {
+				t.Errorf("%v text line %q lacks the arrow", e.Kind, text)
+			}
+			return
+		}
 		// The SENDER cell follows the ICMP cell (padded to 8).
 		cell := " remote "
 		if e.Sender == SenderLocal {
 			cell = " " + strconv.FormatUint(uint64(e.SenderPID), 10) + "/"
 		}
-		if icmp := fmt.Sprintf(" %-8s", e.ICMP); !strings.Contains(text, icmp+cell) {
+		icmp := e.ICMP.Reason(e.Family)
+		if icmp == "" {
+			icmp = e.ICMP.String()
+		}
+		if icmp = fmt.Sprintf(" %-8s", icmp); !strings.Contains(text, icmp+cell) {
 			t.Errorf("text line %q lacks %q", text, icmp+cell)
 		}
 	})

@@ -60,6 +60,10 @@ type Config struct {
 	Comms       []string // sender's task name (the kernel keeps 15 bytes)
 	RingSize    int      // bytes: a power of two, at least a page
 	Backend     Backend  // "" or Auto: the first of Backends that works
+	// PrimeNetns are paths of namespaces (/proc/PID/ns/net, ...) whose
+	// ICMP rate-limit counters the tracepoint backend reads at start, so
+	// that its first rate-limited verdict there is named too.
+	PrimeNetns []string
 }
 
 // PollInterval bounds how long an event can wait in the ring: the BPF side
@@ -80,6 +84,16 @@ type Tracer struct {
 	// the ones before it.
 	Backend Backend
 	Skipped []error
+	// Delivery reports whether port-unreachables arriving at local
+	// sockets are traced (delivery records); NoDelivery says why not.
+	Delivery   bool
+	NoDelivery string
+	// SyscallHook names how calls that return -ECONNREFUSED are seen:
+	// "sock_recv_length" (the socket tracepoints, 6.3+) or "sys_exit".
+	SyscallHook string
+	// RateLimits reports whether the kernel counts rate-limited ICMP
+	// replies (6.6+, backported to 6.1.113), which the verdicts need.
+	RateLimits bool
 
 	coll  *ebpf.Collection
 	links []link.Link
@@ -236,18 +250,28 @@ func prepare() (*btf.Spec, error) {
 
 func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 	t := &Tracer{Backend: b}
+	var icmpRcv symbolRanges
 	if b == Tracepoint {
 		if err := requireDropReasons(kernel); err != nil {
 			return nil, err
 		}
 		t.ICMP4 = hasTracepoint(kernel, "icmp_send")
 		t.ICMP6 = hasTracepoint(kernel, "net_dev_queue")
+		icmpRcv, t.NoDelivery = tracepointDelivery(kernel)
 	} else {
 		if err := requireHooks(b, kernel); err != nil {
 			return nil, err
 		}
 		t.ICMP4, t.ICMP6 = true, true
+		t.NoDelivery = functionDelivery(kernel)
 	}
+	t.Delivery = t.NoDelivery == ""
+	t.SyscallHook = "sys_exit"
+	if hasTracepoint(kernel, "sock_recv_length") && hasTracepoint(kernel, "sock_send_length") {
+		t.SyscallHook = "sock_recv_length"
+	}
+	mib := ratelimitCounters(kernel)
+	t.RateLimits = mib.host4 != 0
 
 	spec, err := loadUdptrace()
 	if err != nil {
@@ -273,6 +297,13 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		"have_icmp4_hook": b == Tracepoint && t.ICMP4,
 		"have_icmp6_hook": b == Tracepoint && t.ICMP6,
 		"wakeup_bytes":    uint64(cfg.RingSize / 16),
+		"mib_rl_global4":  mib.global4,
+		"mib_rl_host4":    mib.host4,
+		"mib_rl_host6":    mib.host6,
+		"icmp_rcv_lo":     icmpRcv[0].lo,
+		"icmp_rcv_hi":     icmpRcv[0].hi,
+		"icmpv6_rcv_lo":   icmpRcv[1].lo,
+		"icmpv6_rcv_hi":   icmpRcv[1].hi,
 	}
 	for name, v := range vars {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -298,6 +329,9 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 	}
 	sort.Slice(names, func(i, j int) bool { return attachOrder(spec, names[i]) < attachOrder(spec, names[j]) })
 	for _, name := range names {
+		if name == primeProgram {
+			continue // run, never attached
+		}
 		sec := spec.Programs[name].SectionName
 		l, err := attach(t.coll.Programs[name], sec)
 		if err != nil {
@@ -312,11 +346,28 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		t.Close()
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
+	if p := t.coll.Programs[primeProgram]; p != nil && t.RateLimits {
+		for _, path := range cfg.PrimeNetns {
+			if err := primeRateLimits(p, t.coll.Maps["prime_net"], path); err != nil {
+				t.Close()
+				return nil, fmt.Errorf("read the ICMP rate-limit counters of %s: %w", path, err)
+			}
+		}
+	}
 	return t, nil
 }
 
 // uses decides whether a program belongs to this run.
 func (t *Tracer) uses(b Backend, name, section string) bool {
+	// The syscall hooks are raw tracepoints every backend can use.
+	switch name {
+	case primeProgram:
+		return b == Tracepoint
+	case "sc_recv_length", "sc_send_length":
+		return t.SyscallHook == "sock_recv_length"
+	case "sc_sys_exit":
+		return t.SyscallHook == "sys_exit"
+	}
 	ok := false
 	for _, prefix := range sections[b] {
 		ok = ok || strings.HasPrefix(section, prefix)
@@ -327,9 +378,18 @@ func (t *Tracer) uses(b Backend, name, section string) bool {
 	switch {
 	case b == Tracepoint && name == "icmp_send":
 		return t.ICMP4
+	case deliveryPrograms[name]:
+		return t.Delivery
 	}
 	// Every family stays hooked even under -4/-6: the summary counts both.
 	return true
+}
+
+// deliveryPrograms see port-unreachables arrive at local sockets.
+var deliveryPrograms = map[string]bool{
+	"error_report": true, "consume_skb": true,
+	"fe_error_report": true, "fx_udp4_err": true, "fx_icmpv6_notify": true,
+	"kp_error_report": true, "kp_udp4_err": true, "kr_udp4_err": true, "kp_icmpv6_notify": true, "kr_icmpv6_notify": true,
 }
 
 // attachOrder puts the hooks that complete an event before the one that
@@ -472,6 +532,8 @@ type Counters struct {
 	PassedNS                 uint64 // stats namespace, passed the filters
 	LostNS, Lost             uint64 // ring buffer full
 	Submitted                uint64
+	// Rate-limited ICMP replies to no-port datagrams, stats namespace.
+	RateLimited4NS, RateLimited6NS uint64
 }
 
 // Counters sums the per-CPU counters.
@@ -496,6 +558,9 @@ func (t *Tracer) Counters() (Counters, error) {
 		LostNS:      sum[udptraceCounterCNT_LOST_NS],
 		Lost:        sum[udptraceCounterCNT_LOST],
 		Submitted:   sum[udptraceCounterCNT_SUBMITTED],
+
+		RateLimited4NS: sum[udptraceCounterCNT_RATELIMIT4NS],
+		RateLimited6NS: sum[udptraceCounterCNT_RATELIMIT6NS],
 	}, nil
 }
 

@@ -24,7 +24,20 @@ const (
 	udptraceCounterCNT_LOST_NS      udptraceCounter = 5
 	udptraceCounterCNT_LOST         udptraceCounter = 6
 	udptraceCounterCNT_SUBMITTED    udptraceCounter = 7
-	udptraceCounterCNT_MAX          udptraceCounter = 8
+	udptraceCounterCNT_RATELIMIT4NS udptraceCounter = 8
+	udptraceCounterCNT_RATELIMIT6NS udptraceCounter = 9
+	udptraceCounterCNT_MAX          udptraceCounter = 10
+)
+
+type udptraceDeliveryOutcome uint32
+
+const (
+	udptraceDeliveryOutcomeOUT_NONE      udptraceDeliveryOutcome = 0
+	udptraceDeliveryOutcomeOUT_REFUSED   udptraceDeliveryOutcome = 1
+	udptraceDeliveryOutcomeOUT_QUEUED    udptraceDeliveryOutcome = 2
+	udptraceDeliveryOutcomeOUT_IGNORED   udptraceDeliveryOutcome = 3
+	udptraceDeliveryOutcomeOUT_NO_SOCKET udptraceDeliveryOutcome = 4
+	udptraceDeliveryOutcomeOUT_UNKNOWN   udptraceDeliveryOutcome = 5
 )
 
 type udptraceEvent struct {
@@ -53,12 +66,22 @@ type udptraceEvent struct {
 	SenderUid    uint32
 	SenderNetns  uint32
 	SenderComm   [16]int8
+	Chain        uint64
+	OriginNs     uint64
+	SockIno      uint64
+	Fd           int32
+	Syscall      int32
+	Err          int32
+	Outcome      uint8
+	Pad2         [3]uint8
 }
 
 type udptraceEventKind uint32
 
 const (
-	udptraceEventKindKIND_NOPORT udptraceEventKind = 1
+	udptraceEventKindKIND_NOPORT   udptraceEventKind = 1
+	udptraceEventKindKIND_DELIVERY udptraceEventKind = 2
+	udptraceEventKindKIND_SYSCALL  udptraceEventKind = 3
 )
 
 type udptraceFlowKey struct {
@@ -86,9 +109,11 @@ type udptraceIcmpMark struct {
 type udptraceIcmpVerdict uint32
 
 const (
-	udptraceIcmpVerdictICMP_UNKNOWN  udptraceIcmpVerdict = 0
-	udptraceIcmpVerdictICMP_SENT     udptraceIcmpVerdict = 1
-	udptraceIcmpVerdictICMP_NOT_SENT udptraceIcmpVerdict = 2
+	udptraceIcmpVerdictICMP_UNKNOWN            udptraceIcmpVerdict = 0
+	udptraceIcmpVerdictICMP_SENT               udptraceIcmpVerdict = 1
+	udptraceIcmpVerdictICMP_NOT_SENT           udptraceIcmpVerdict = 2
+	udptraceIcmpVerdictICMP_RATELIMITED_GLOBAL udptraceIcmpVerdict = 3
+	udptraceIcmpVerdictICMP_RATELIMITED_HOST   udptraceIcmpVerdict = 4
 )
 
 type udptraceLpmKey struct {
@@ -106,7 +131,25 @@ type udptraceRcvWindow struct {
 	Want  uint8
 	Sent  uint8
 	Pad   [5]uint8
+	Net   uint64
+	Rl    udptraceRlSnap
 	Ev    udptraceEvent
+}
+
+type udptraceReport struct {
+	_      structs.HostLayout
+	Ts     uint64
+	Sk     uint64
+	Sport  uint16
+	Queued uint8
+	Pad    [5]uint8
+}
+
+type udptraceRlSnap struct {
+	_       structs.HostLayout
+	Global4 uint64
+	Host4   uint64
+	Host6   uint64
 }
 
 type udptraceSenderInfo struct {
@@ -117,6 +160,9 @@ type udptraceSenderInfo struct {
 	Uid    uint32
 	Netns  uint32
 	Comm   [16]int8
+	Ts     uint64
+	Sk     uint64
+	Ino    uint64
 }
 
 type udptraceSenderKind uint32
@@ -132,35 +178,55 @@ const (
 const (
 	udptraceMapCommSet          = "comm_set"
 	udptraceMapCounters         = "counters"
+	udptraceMapCpuAnchor        = "cpu_anchor"
 	udptraceMapDportSet         = "dport_set"
 	udptraceMapDstSet           = "dst_set"
+	udptraceMapErrSkbs          = "err_skbs"
 	udptraceMapEvents           = "events"
 	udptraceMapIcmpMarks        = "icmp_marks"
+	udptraceMapPending          = "pending"
 	udptraceMapPidSet           = "pid_set"
+	udptraceMapPrimeNet         = "prime_net"
+	udptraceMapReports          = "reports"
+	udptraceMapRlBaselines      = "rl_baselines"
 	udptraceMapSenders          = "senders"
 	udptraceMapSportSet         = "sport_set"
 	udptraceMapSrcSet           = "src_set"
 	udptraceMapWindows          = "windows"
+	udptraceProgConsumeSkb      = "consume_skb"
+	udptraceProgErrorReport     = "error_report"
+	udptraceProgFeErrorReport   = "fe_error_report"
 	udptraceProgFeIcmp6Send     = "fe_icmp6_send"
 	udptraceProgFeIcmpGlueBits  = "fe_icmp_glue_bits"
 	udptraceProgFeIcmpSend      = "fe_icmp_send"
 	udptraceProgFeIcmpv6Getfrag = "fe_icmpv6_getfrag"
 	udptraceProgFeUdp4Rcv       = "fe_udp4_rcv"
 	udptraceProgFeUdp6Rcv       = "fe_udp6_rcv"
+	udptraceProgFxIcmpv6Notify  = "fx_icmpv6_notify"
+	udptraceProgFxUdp4Err       = "fx_udp4_err"
 	udptraceProgFxUdp4Rcv       = "fx_udp4_rcv"
 	udptraceProgFxUdp6Rcv       = "fx_udp6_rcv"
 	udptraceProgIcmpSend        = "icmp_send"
 	udptraceProgKfreeSkb        = "kfree_skb"
+	udptraceProgKpErrorReport   = "kp_error_report"
 	udptraceProgKpIcmp6Send     = "kp_icmp6_send"
 	udptraceProgKpIcmpGlueBits  = "kp_icmp_glue_bits"
 	udptraceProgKpIcmpSend      = "kp_icmp_send"
 	udptraceProgKpIcmpv6Getfrag = "kp_icmpv6_getfrag"
+	udptraceProgKpIcmpv6Notify  = "kp_icmpv6_notify"
+	udptraceProgKpUdp4Err       = "kp_udp4_err"
 	udptraceProgKpUdp4Rcv       = "kp_udp4_rcv"
 	udptraceProgKpUdp6Rcv       = "kp_udp6_rcv"
+	udptraceProgKrIcmpv6Notify  = "kr_icmpv6_notify"
+	udptraceProgKrUdp4Err       = "kr_udp4_err"
 	udptraceProgKrUdp4Rcv       = "kr_udp4_rcv"
 	udptraceProgKrUdp6Rcv       = "kr_udp6_rcv"
 	udptraceProgNetDevQueue     = "net_dev_queue"
+	udptraceProgPrimeRatelimits = "prime_ratelimits"
 	udptraceProgRawNetDevQueue  = "raw_net_dev_queue"
+	udptraceProgScRecvLength    = "sc_recv_length"
+	udptraceProgScSendLength    = "sc_send_length"
+	udptraceProgScSysExit       = "sc_sys_exit"
 	udptraceVarFilterComm       = "filter_comm"
 	udptraceVarFilterDport      = "filter_dport"
 	udptraceVarFilterDst        = "filter_dst"
@@ -169,11 +235,19 @@ const (
 	udptraceVarFilterSrc        = "filter_src"
 	udptraceVarHaveIcmp4Hook    = "have_icmp4_hook"
 	udptraceVarHaveIcmp6Hook    = "have_icmp6_hook"
+	udptraceVarIcmpRcvHi        = "icmp_rcv_hi"
+	udptraceVarIcmpRcvLo        = "icmp_rcv_lo"
+	udptraceVarIcmpv6RcvHi      = "icmpv6_rcv_hi"
+	udptraceVarIcmpv6RcvLo      = "icmpv6_rcv_lo"
+	udptraceVarMibRlGlobal4     = "mib_rl_global4"
+	udptraceVarMibRlHost4       = "mib_rl_host4"
+	udptraceVarMibRlHost6       = "mib_rl_host6"
 	udptraceVarStatsNetns       = "stats_netns"
 	udptraceVarTargetNetns      = "target_netns"
 	udptraceVarUnusedCounter    = "unused_counter"
 	udptraceVarUnusedEvent      = "unused_event"
 	udptraceVarUnusedKind       = "unused_kind"
+	udptraceVarUnusedOutcome    = "unused_outcome"
 	udptraceVarUnusedSender     = "unused_sender"
 	udptraceVarUnusedVerdict    = "unused_verdict"
 	udptraceVarWakeupBytes      = "wakeup_bytes"
@@ -222,43 +296,63 @@ type udptraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceProgramSpecs struct {
+	ConsumeSkb      *ebpf.ProgramSpec `ebpf:"consume_skb"`
+	ErrorReport     *ebpf.ProgramSpec `ebpf:"error_report"`
+	FeErrorReport   *ebpf.ProgramSpec `ebpf:"fe_error_report"`
 	FeIcmp6Send     *ebpf.ProgramSpec `ebpf:"fe_icmp6_send"`
 	FeIcmpGlueBits  *ebpf.ProgramSpec `ebpf:"fe_icmp_glue_bits"`
 	FeIcmpSend      *ebpf.ProgramSpec `ebpf:"fe_icmp_send"`
 	FeIcmpv6Getfrag *ebpf.ProgramSpec `ebpf:"fe_icmpv6_getfrag"`
 	FeUdp4Rcv       *ebpf.ProgramSpec `ebpf:"fe_udp4_rcv"`
 	FeUdp6Rcv       *ebpf.ProgramSpec `ebpf:"fe_udp6_rcv"`
+	FxIcmpv6Notify  *ebpf.ProgramSpec `ebpf:"fx_icmpv6_notify"`
+	FxUdp4Err       *ebpf.ProgramSpec `ebpf:"fx_udp4_err"`
 	FxUdp4Rcv       *ebpf.ProgramSpec `ebpf:"fx_udp4_rcv"`
 	FxUdp6Rcv       *ebpf.ProgramSpec `ebpf:"fx_udp6_rcv"`
 	IcmpSend        *ebpf.ProgramSpec `ebpf:"icmp_send"`
 	KfreeSkb        *ebpf.ProgramSpec `ebpf:"kfree_skb"`
+	KpErrorReport   *ebpf.ProgramSpec `ebpf:"kp_error_report"`
 	KpIcmp6Send     *ebpf.ProgramSpec `ebpf:"kp_icmp6_send"`
 	KpIcmpGlueBits  *ebpf.ProgramSpec `ebpf:"kp_icmp_glue_bits"`
 	KpIcmpSend      *ebpf.ProgramSpec `ebpf:"kp_icmp_send"`
 	KpIcmpv6Getfrag *ebpf.ProgramSpec `ebpf:"kp_icmpv6_getfrag"`
+	KpIcmpv6Notify  *ebpf.ProgramSpec `ebpf:"kp_icmpv6_notify"`
+	KpUdp4Err       *ebpf.ProgramSpec `ebpf:"kp_udp4_err"`
 	KpUdp4Rcv       *ebpf.ProgramSpec `ebpf:"kp_udp4_rcv"`
 	KpUdp6Rcv       *ebpf.ProgramSpec `ebpf:"kp_udp6_rcv"`
+	KrIcmpv6Notify  *ebpf.ProgramSpec `ebpf:"kr_icmpv6_notify"`
+	KrUdp4Err       *ebpf.ProgramSpec `ebpf:"kr_udp4_err"`
 	KrUdp4Rcv       *ebpf.ProgramSpec `ebpf:"kr_udp4_rcv"`
 	KrUdp6Rcv       *ebpf.ProgramSpec `ebpf:"kr_udp6_rcv"`
 	NetDevQueue     *ebpf.ProgramSpec `ebpf:"net_dev_queue"`
+	PrimeRatelimits *ebpf.ProgramSpec `ebpf:"prime_ratelimits"`
 	RawNetDevQueue  *ebpf.ProgramSpec `ebpf:"raw_net_dev_queue"`
+	ScRecvLength    *ebpf.ProgramSpec `ebpf:"sc_recv_length"`
+	ScSendLength    *ebpf.ProgramSpec `ebpf:"sc_send_length"`
+	ScSysExit       *ebpf.ProgramSpec `ebpf:"sc_sys_exit"`
 }
 
 // udptraceMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceMapSpecs struct {
-	CommSet   *ebpf.MapSpec `ebpf:"comm_set"`
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	DportSet  *ebpf.MapSpec `ebpf:"dport_set"`
-	DstSet    *ebpf.MapSpec `ebpf:"dst_set"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	IcmpMarks *ebpf.MapSpec `ebpf:"icmp_marks"`
-	PidSet    *ebpf.MapSpec `ebpf:"pid_set"`
-	Senders   *ebpf.MapSpec `ebpf:"senders"`
-	SportSet  *ebpf.MapSpec `ebpf:"sport_set"`
-	SrcSet    *ebpf.MapSpec `ebpf:"src_set"`
-	Windows   *ebpf.MapSpec `ebpf:"windows"`
+	CommSet     *ebpf.MapSpec `ebpf:"comm_set"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	CpuAnchor   *ebpf.MapSpec `ebpf:"cpu_anchor"`
+	DportSet    *ebpf.MapSpec `ebpf:"dport_set"`
+	DstSet      *ebpf.MapSpec `ebpf:"dst_set"`
+	ErrSkbs     *ebpf.MapSpec `ebpf:"err_skbs"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	IcmpMarks   *ebpf.MapSpec `ebpf:"icmp_marks"`
+	Pending     *ebpf.MapSpec `ebpf:"pending"`
+	PidSet      *ebpf.MapSpec `ebpf:"pid_set"`
+	PrimeNet    *ebpf.MapSpec `ebpf:"prime_net"`
+	Reports     *ebpf.MapSpec `ebpf:"reports"`
+	RlBaselines *ebpf.MapSpec `ebpf:"rl_baselines"`
+	Senders     *ebpf.MapSpec `ebpf:"senders"`
+	SportSet    *ebpf.MapSpec `ebpf:"sport_set"`
+	SrcSet      *ebpf.MapSpec `ebpf:"src_set"`
+	Windows     *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // udptraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -273,11 +367,19 @@ type udptraceVariableSpecs struct {
 	FilterSrc     *ebpf.VariableSpec `ebpf:"filter_src"`
 	HaveIcmp4Hook *ebpf.VariableSpec `ebpf:"have_icmp4_hook"`
 	HaveIcmp6Hook *ebpf.VariableSpec `ebpf:"have_icmp6_hook"`
+	IcmpRcvHi     *ebpf.VariableSpec `ebpf:"icmp_rcv_hi"`
+	IcmpRcvLo     *ebpf.VariableSpec `ebpf:"icmp_rcv_lo"`
+	Icmpv6RcvHi   *ebpf.VariableSpec `ebpf:"icmpv6_rcv_hi"`
+	Icmpv6RcvLo   *ebpf.VariableSpec `ebpf:"icmpv6_rcv_lo"`
+	MibRlGlobal4  *ebpf.VariableSpec `ebpf:"mib_rl_global4"`
+	MibRlHost4    *ebpf.VariableSpec `ebpf:"mib_rl_host4"`
+	MibRlHost6    *ebpf.VariableSpec `ebpf:"mib_rl_host6"`
 	StatsNetns    *ebpf.VariableSpec `ebpf:"stats_netns"`
 	TargetNetns   *ebpf.VariableSpec `ebpf:"target_netns"`
 	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedOutcome *ebpf.VariableSpec `ebpf:"unused_outcome"`
 	UnusedSender  *ebpf.VariableSpec `ebpf:"unused_sender"`
 	UnusedVerdict *ebpf.VariableSpec `ebpf:"unused_verdict"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -304,28 +406,40 @@ func (o *udptraceObjects) Close() error {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptraceMaps struct {
-	CommSet   *ebpf.Map `ebpf:"comm_set"`
-	Counters  *ebpf.Map `ebpf:"counters"`
-	DportSet  *ebpf.Map `ebpf:"dport_set"`
-	DstSet    *ebpf.Map `ebpf:"dst_set"`
-	Events    *ebpf.Map `ebpf:"events"`
-	IcmpMarks *ebpf.Map `ebpf:"icmp_marks"`
-	PidSet    *ebpf.Map `ebpf:"pid_set"`
-	Senders   *ebpf.Map `ebpf:"senders"`
-	SportSet  *ebpf.Map `ebpf:"sport_set"`
-	SrcSet    *ebpf.Map `ebpf:"src_set"`
-	Windows   *ebpf.Map `ebpf:"windows"`
+	CommSet     *ebpf.Map `ebpf:"comm_set"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	CpuAnchor   *ebpf.Map `ebpf:"cpu_anchor"`
+	DportSet    *ebpf.Map `ebpf:"dport_set"`
+	DstSet      *ebpf.Map `ebpf:"dst_set"`
+	ErrSkbs     *ebpf.Map `ebpf:"err_skbs"`
+	Events      *ebpf.Map `ebpf:"events"`
+	IcmpMarks   *ebpf.Map `ebpf:"icmp_marks"`
+	Pending     *ebpf.Map `ebpf:"pending"`
+	PidSet      *ebpf.Map `ebpf:"pid_set"`
+	PrimeNet    *ebpf.Map `ebpf:"prime_net"`
+	Reports     *ebpf.Map `ebpf:"reports"`
+	RlBaselines *ebpf.Map `ebpf:"rl_baselines"`
+	Senders     *ebpf.Map `ebpf:"senders"`
+	SportSet    *ebpf.Map `ebpf:"sport_set"`
+	SrcSet      *ebpf.Map `ebpf:"src_set"`
+	Windows     *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *udptraceMaps) Close() error {
 	return _UdptraceClose(
 		m.CommSet,
 		m.Counters,
+		m.CpuAnchor,
 		m.DportSet,
 		m.DstSet,
+		m.ErrSkbs,
 		m.Events,
 		m.IcmpMarks,
+		m.Pending,
 		m.PidSet,
+		m.PrimeNet,
+		m.Reports,
+		m.RlBaselines,
 		m.Senders,
 		m.SportSet,
 		m.SrcSet,
@@ -345,11 +459,19 @@ type udptraceVariables struct {
 	FilterSrc     *ebpf.Variable `ebpf:"filter_src"`
 	HaveIcmp4Hook *ebpf.Variable `ebpf:"have_icmp4_hook"`
 	HaveIcmp6Hook *ebpf.Variable `ebpf:"have_icmp6_hook"`
+	IcmpRcvHi     *ebpf.Variable `ebpf:"icmp_rcv_hi"`
+	IcmpRcvLo     *ebpf.Variable `ebpf:"icmp_rcv_lo"`
+	Icmpv6RcvHi   *ebpf.Variable `ebpf:"icmpv6_rcv_hi"`
+	Icmpv6RcvLo   *ebpf.Variable `ebpf:"icmpv6_rcv_lo"`
+	MibRlGlobal4  *ebpf.Variable `ebpf:"mib_rl_global4"`
+	MibRlHost4    *ebpf.Variable `ebpf:"mib_rl_host4"`
+	MibRlHost6    *ebpf.Variable `ebpf:"mib_rl_host6"`
 	StatsNetns    *ebpf.Variable `ebpf:"stats_netns"`
 	TargetNetns   *ebpf.Variable `ebpf:"target_netns"`
 	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedOutcome *ebpf.Variable `ebpf:"unused_outcome"`
 	UnusedSender  *ebpf.Variable `ebpf:"unused_sender"`
 	UnusedVerdict *ebpf.Variable `ebpf:"unused_verdict"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -360,50 +482,78 @@ type udptraceVariables struct {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptracePrograms struct {
+	ConsumeSkb      *ebpf.Program `ebpf:"consume_skb"`
+	ErrorReport     *ebpf.Program `ebpf:"error_report"`
+	FeErrorReport   *ebpf.Program `ebpf:"fe_error_report"`
 	FeIcmp6Send     *ebpf.Program `ebpf:"fe_icmp6_send"`
 	FeIcmpGlueBits  *ebpf.Program `ebpf:"fe_icmp_glue_bits"`
 	FeIcmpSend      *ebpf.Program `ebpf:"fe_icmp_send"`
 	FeIcmpv6Getfrag *ebpf.Program `ebpf:"fe_icmpv6_getfrag"`
 	FeUdp4Rcv       *ebpf.Program `ebpf:"fe_udp4_rcv"`
 	FeUdp6Rcv       *ebpf.Program `ebpf:"fe_udp6_rcv"`
+	FxIcmpv6Notify  *ebpf.Program `ebpf:"fx_icmpv6_notify"`
+	FxUdp4Err       *ebpf.Program `ebpf:"fx_udp4_err"`
 	FxUdp4Rcv       *ebpf.Program `ebpf:"fx_udp4_rcv"`
 	FxUdp6Rcv       *ebpf.Program `ebpf:"fx_udp6_rcv"`
 	IcmpSend        *ebpf.Program `ebpf:"icmp_send"`
 	KfreeSkb        *ebpf.Program `ebpf:"kfree_skb"`
+	KpErrorReport   *ebpf.Program `ebpf:"kp_error_report"`
 	KpIcmp6Send     *ebpf.Program `ebpf:"kp_icmp6_send"`
 	KpIcmpGlueBits  *ebpf.Program `ebpf:"kp_icmp_glue_bits"`
 	KpIcmpSend      *ebpf.Program `ebpf:"kp_icmp_send"`
 	KpIcmpv6Getfrag *ebpf.Program `ebpf:"kp_icmpv6_getfrag"`
+	KpIcmpv6Notify  *ebpf.Program `ebpf:"kp_icmpv6_notify"`
+	KpUdp4Err       *ebpf.Program `ebpf:"kp_udp4_err"`
 	KpUdp4Rcv       *ebpf.Program `ebpf:"kp_udp4_rcv"`
 	KpUdp6Rcv       *ebpf.Program `ebpf:"kp_udp6_rcv"`
+	KrIcmpv6Notify  *ebpf.Program `ebpf:"kr_icmpv6_notify"`
+	KrUdp4Err       *ebpf.Program `ebpf:"kr_udp4_err"`
 	KrUdp4Rcv       *ebpf.Program `ebpf:"kr_udp4_rcv"`
 	KrUdp6Rcv       *ebpf.Program `ebpf:"kr_udp6_rcv"`
 	NetDevQueue     *ebpf.Program `ebpf:"net_dev_queue"`
+	PrimeRatelimits *ebpf.Program `ebpf:"prime_ratelimits"`
 	RawNetDevQueue  *ebpf.Program `ebpf:"raw_net_dev_queue"`
+	ScRecvLength    *ebpf.Program `ebpf:"sc_recv_length"`
+	ScSendLength    *ebpf.Program `ebpf:"sc_send_length"`
+	ScSysExit       *ebpf.Program `ebpf:"sc_sys_exit"`
 }
 
 func (p *udptracePrograms) Close() error {
 	return _UdptraceClose(
+		p.ConsumeSkb,
+		p.ErrorReport,
+		p.FeErrorReport,
 		p.FeIcmp6Send,
 		p.FeIcmpGlueBits,
 		p.FeIcmpSend,
 		p.FeIcmpv6Getfrag,
 		p.FeUdp4Rcv,
 		p.FeUdp6Rcv,
+		p.FxIcmpv6Notify,
+		p.FxUdp4Err,
 		p.FxUdp4Rcv,
 		p.FxUdp6Rcv,
 		p.IcmpSend,
 		p.KfreeSkb,
+		p.KpErrorReport,
 		p.KpIcmp6Send,
 		p.KpIcmpGlueBits,
 		p.KpIcmpSend,
 		p.KpIcmpv6Getfrag,
+		p.KpIcmpv6Notify,
+		p.KpUdp4Err,
 		p.KpUdp4Rcv,
 		p.KpUdp6Rcv,
+		p.KrIcmpv6Notify,
+		p.KrUdp4Err,
 		p.KrUdp4Rcv,
 		p.KrUdp6Rcv,
 		p.NetDevQueue,
+		p.PrimeRatelimits,
 		p.RawNetDevQueue,
+		p.ScRecvLength,
+		p.ScSendLength,
+		p.ScSysExit,
 	)
 }
 

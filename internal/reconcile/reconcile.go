@@ -31,6 +31,14 @@ type Input struct {
 
 	NoPorts, Udp6NoPorts          uint64 // Udp NoPorts, Udp6NoPorts deltas
 	OutType3, Icmp6OutDestUnreach uint64 // IcmpMsg OutType3, Icmp6OutDestUnreachs deltas
+
+	// Replies to no-port datagrams suppressed by ICMP rate limits, as
+	// udptrace saw them, against the kernel's counters (which also count
+	// other ICMP errors): Icmp OutRateLimitGlobal + OutRateLimitHost,
+	// Icmp6OutRateLimitHost. RateLimitsKnown: the kernel has them (6.6+).
+	RateLimited4, RateLimited6   uint64
+	OutRateLimit4, OutRateLimit6 uint64
+	RateLimitsKnown              bool
 }
 
 // Report is the reconciled result.
@@ -73,6 +81,8 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  %-24s %10d %12d  %s\n", "Udp6NoPorts", r.Udp6NoPorts, r.Seen6, mark(r.Seen6 == r.Udp6NoPorts))
 	icmpLine(&b, "IcmpMsg OutType3", r.OutType3, r.ICMP4Sent, r.ICMP4Known)
 	icmpLine(&b, "Icmp6 OutDestUnreachs", r.Icmp6OutDestUnreach, r.ICMP6Sent, r.ICMP6Known)
+	icmpLine(&b, "Icmp OutRateLimit*", r.OutRateLimit4, r.RateLimited4, r.RateLimitsKnown)
+	icmpLine(&b, "Icmp6OutRateLimitHost", r.OutRateLimit6, r.RateLimited6, r.RateLimitsKnown)
 	switch {
 	case r.Match && r.Complete:
 		fmt.Fprintf(&b, "result: MATCH - udptrace saw every no-port datagram the kernel counted (%d), and lost none\n", r.NoPorts+r.Udp6NoPorts)
@@ -93,7 +103,7 @@ func icmpLine(b *strings.Builder, name string, counter, sent uint64, known bool)
 	}
 	note := "match"
 	if counter > sent {
-		note = "differ: the counter also counts other destination-unreachable messages"
+		note = "differ: the counter also counts other ICMP errors"
 	} else if counter < sent {
 		note = "DIFFER"
 	}
@@ -133,6 +143,11 @@ func (r Report) AppendJSON(b []byte) []byte {
 	num("udp6_noports", r.Udp6NoPorts)
 	num("icmp_out_type3", r.OutType3)
 	num("icmp6_out_dest_unreachs", r.Icmp6OutDestUnreach)
+	num("icmp4_ratelimited", r.RateLimited4)
+	num("icmp6_ratelimited", r.RateLimited6)
+	num("icmp_out_ratelimit", r.OutRateLimit4)
+	num("icmp6_out_ratelimit", r.OutRateLimit6)
+	boolean("ratelimits_visible", r.RateLimitsKnown)
 	boolean("match", r.Match)
 	boolean("complete", r.Complete)
 	return append(b, '}')

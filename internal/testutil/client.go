@@ -13,14 +13,20 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // clientEnv makes a test binary (through RunMain) act as a plain UDP client:
-// "ADDR:PORT COUNT" — wait for a line on stdin, send COUNT datagrams, exit.
+// "ADDR:PORT COUNT" — wait for a line on stdin, send COUNT datagrams, exit;
+// or "seed ADDR:PORT" — the seed experiment: connect, wait for a line, send
+// one datagram, read, and exit 0 only if the read failed with ECONNREFUSED.
 // Tests use it to have other processes, with names of their own, send.
 const clientEnv = "UDPTRACE_TEST_CLIENT"
 
 func runClient(spec string) int {
+	if dst, ok := strings.CutPrefix(spec, "seed "); ok {
+		return runSeed(dst)
+	}
 	dst, count, ok := strings.Cut(spec, " ")
 	n, err := strconv.Atoi(count)
 	if !ok || err != nil {
@@ -46,6 +52,26 @@ func runClient(spec string) int {
 	return 0
 }
 
+func runSeed(dst string) int {
+	c, err := net.Dial("udp", dst)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	if _, err := c.Write([]byte("seed")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 64)) // read(2) on the connected socket
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		fmt.Fprintf(os.Stderr, "read: %v, want connection refused\n", err)
+		return 1
+	}
+	return 0
+}
+
 // Client is a separate process, started inside a namespace, that sends
 // datagrams when told to.
 type Client struct {
@@ -57,6 +83,19 @@ type Client struct {
 // StartClient starts this test binary as a client named name (its comm)
 // inside ns, connected to dst; it sends n datagrams on Go.
 func StartClient(t testing.TB, ns *NS, name string, dst netip.AddrPort, n int) *Client {
+	t.Helper()
+	return startClient(t, ns, name, fmt.Sprintf("%s %d", dst, n))
+}
+
+// StartSeedClient starts the seed experiment as a process named name inside
+// ns: on Go it sends one datagram to dst on a connected socket and reads;
+// Go fails the test unless the read(2) returned ECONNREFUSED.
+func StartSeedClient(t testing.TB, ns *NS, name string, dst netip.AddrPort) *Client {
+	t.Helper()
+	return startClient(t, ns, name, "seed "+dst.String())
+}
+
+func startClient(t testing.TB, ns *NS, name, spec string) *Client {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -71,7 +110,7 @@ func StartClient(t testing.TB, ns *NS, name string, dst netip.AddrPort, n int) *
 		t.Fatal(err)
 	}
 	cmd := exec.Command(link, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", clientEnv, dst, n))
+	cmd.Env = append(os.Environ(), clientEnv+"="+spec)
 	cmd.Stdin, cmd.Stderr = r, os.Stderr
 	if err := ns.Do(cmd.Start); err != nil {
 		t.Fatal(err)

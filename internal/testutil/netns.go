@@ -233,3 +233,28 @@ func isRefused(err error) bool {
 	}
 	return se != nil && se.Err == unix.ECONNREFUSED
 }
+
+// Neigh adds a permanent neighbour entry in ns: ip is at the MAC address of
+// device peerDev in namespace peer. Packets waiting for that neighbour's
+// resolution leave at once.
+func Neigh(t testing.TB, ns *NS, dev string, ip netip.Addr, peer *NS, peerDev string) {
+	t.Helper()
+	pl, err := peer.Netlink(t).LinkByName(peerDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ns.Netlink(t)
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	family := unix.AF_INET
+	if ip.Is6() {
+		family = unix.AF_INET6
+	}
+	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: family, State: netlink.NUD_PERMANENT,
+		IP: net.IP(ip.AsSlice()), HardwareAddr: pl.Attrs().HardwareAddr}
+	if err := h.NeighSet(n); err != nil {
+		t.Fatalf("neighbour %s on %s: %v", ip, dev, err)
+	}
+}
