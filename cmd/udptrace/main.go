@@ -69,10 +69,15 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `udptrace prints one line for every UDP datagram the kernel counted as
 "packets to unknown port received" (Udp NoPorts / Udp6NoPorts in
 /proc/net/snmp, the line of netstat -su), with its addresses, interface,
-network namespace and whether the kernel answered with ICMP port-unreachable
-(the reply that makes a connected sender's next call fail with
-"Connection refused"). At exit it reconciles what it saw with the kernel's
-own counters. It needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).
+network namespace, the local process that sent it, and whether the kernel
+answered with ICMP port-unreachable or a rate limit suppressed the reply.
+It then follows the chain: when the reply reaches the sending socket, what
+the kernel did with it (ECONNREFUSED set on a connected socket, queued on an
+IP_RECVERR error queue, ignored, or no socket any more), and which call of
+which process finally returned "Connection refused". The lines of one
+datagram share a chain id. At exit it reconciles what it saw with the
+kernel's own counters. It needs root (or CAP_BPF, CAP_PERFMON and
+CAP_NET_ADMIN).
 
 The ctx column/ctx_* keys name the task that happened to be running the
 receive path (often the sender on loopback, or a softirq thread): context,
@@ -80,9 +85,10 @@ not the owner of anything.`,
 		Example: `  sudo udptrace                        # everything, live table, Ctrl-C to stop
   sudo udptrace --json -4 --port 9     # IPv4 datagrams to port 9, as JSON lines
   sudo udptrace -p 53,5353,8000-8100   # several ports and a range
-  sudo udptrace --src 10.0.0.0/8 -c 10 # first 10 from 10/8
+  sudo udptrace --src 10.0.0.0/8 -c 10 # first 10 from 10/8, with their chains
   sudo udptrace --netns blue -d 30s    # namespace "blue" (ip netns) for 30 seconds
-  sudo udptrace --json | jq -c 'select(.icmp=="not-sent")'`,
+  sudo udptrace --comm dig             # chains of dig: its datagrams and its ECONNREFUSED
+  sudo udptrace --json | jq -c 'select(.kind=="noport" and .icmp!="sent")'`,
 		Version: version,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
