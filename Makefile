@@ -4,12 +4,16 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run generate check-generate deps test vet vmtest check clean vmlinux
+.PHONY: all build run demo generate check-generate deps test vet vmtest check clean vmlinux
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o udptrace ./cmd/udptrace
+
+# The self-contained demo: the no-port path end to end, explained (root).
+demo: build
+	./udptrace demo $(ARGS)
 
 # Trace until Ctrl-C; pass flags with ARGS="--json -4 --port 9".
 run: build

@@ -39,6 +39,10 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "udptrace: %v\n", err)
+		return 130 // as a shell reports a job killed by SIGINT
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "udptrace: %v (see udptrace --help)\n", err)
@@ -111,6 +115,8 @@ not the owner of anything.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	o.register(root)
 	root.AddCommand(newDoctorCmd(stdout))
+	root.AddCommand(newReplayCmd(stdout, stderr))
+	root.AddCommand(newDemoCmd(stdout), newDemoClientCmd(stdout))
 	root.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verifier's full log when a program is rejected")
 	return root
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/udptrace/udptrace/internal/events"
 	"github.com/udptrace/udptrace/internal/filter"
@@ -22,6 +26,9 @@ type options struct {
 	ipv4, ipv6    bool
 	netns         string
 	json          bool
+	record        string
+	explain       bool
+	color         string
 	count         uint64
 	duration      time.Duration
 	readyFile     string
@@ -42,6 +49,9 @@ func (o *options) register(c *cobra.Command) {
 	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
 	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
 	f.BoolVarP(&o.json, "json", "j", false, "print JSON lines (schema in the README) instead of a table")
+	f.StringVar(&o.record, "record", "", "also write every record, and the summary, as JSON lines to `FILE` (see udptrace replay)")
+	f.BoolVar(&o.explain, "explain", false, "follow each record with the kernel functions it went through")
+	registerColor(f, &o.color)
 	f.Uint64VarP(&o.count, "count", "c", 0, "stop after `N` datagrams (and the rest of their chains, 0.25 s more)")
 	f.DurationVarP(&o.duration, "duration", "d", 0, "stop after `D`, e.g. 30s, 5m")
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
@@ -54,17 +64,24 @@ type config struct {
 	loader    loader.Config
 	ns        netnsRef // the namespace to reconcile with (and to trace, if netnsSet)
 	format    events.Format
+	record    string    // --record FILE, or ""
+	explain   bool      // --explain
+	color     colorMode // of the table
 	count     uint64
 	duration  time.Duration
 	readyFile string
 }
 
 func (o *options) config() (config, error) {
-	c := config{format: events.FormatText, count: o.count, duration: o.duration, readyFile: o.readyFile}
+	c := config{format: events.FormatText, count: o.count, duration: o.duration, readyFile: o.readyFile,
+		record: o.record, explain: o.explain}
 	if o.json {
 		c.format = events.FormatJSON
 	}
 	var err error
+	if c.color, err = parseColor(o.color); err != nil {
+		return c, err
+	}
 	if c.loader.DPorts, err = parsePortFlags("--port", o.ports); err != nil {
 		return c, err
 	}
@@ -131,6 +148,65 @@ func (o *options) config() (config, error) {
 		c.loader.TargetNetns = c.ns.inode
 	}
 	return c, nil
+}
+
+// colorMode is the --color flag: when the table has colours.
+type colorMode int
+
+const (
+	colorAuto   colorMode = iota // when stdout is a terminal and NO_COLOR is not set
+	colorAlways                  // always, NO_COLOR or not
+	colorNever
+)
+
+func registerColor(f *pflag.FlagSet, v *string) {
+	f.StringVar(v, "color", "auto", "colour the table: `WHEN` is auto (when stdout is a terminal and NO_COLOR is not set), always or never")
+}
+
+// parseColor parses --color; "" is the default, auto.
+func parseColor(s string) (colorMode, error) {
+	switch s {
+	case "auto", "":
+		return colorAuto, nil
+	case "always":
+		return colorAlways, nil
+	case "never":
+		return colorNever, nil
+	}
+	return 0, usagef("--color %q: want auto, always or never", s)
+}
+
+// colorWanted parses a --color value and tells whether output to w gets
+// colours.
+func colorWanted(s string, w io.Writer) (bool, error) {
+	m, err := parseColor(s)
+	if err != nil {
+		return false, err
+	}
+	return m.on(w), nil
+}
+
+// on tells whether output to w has colours: always; or, for auto, when w
+// is a terminal and the environment has no NO_COLOR (https://no-color.org:
+// set and not empty).
+func (m colorMode) on(w io.Writer) bool {
+	switch m {
+	case colorAlways:
+		return true
+	case colorAuto:
+		return os.Getenv("NO_COLOR") == "" && isTerminal(w)
+	}
+	return false
+}
+
+// isTerminal tells whether w is a file open on a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func parsePortFlags(flag string, values []string) ([]filter.PortRange, error) {

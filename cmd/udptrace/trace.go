@@ -50,6 +50,22 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	ctx, stopNow := context.WithCancel(ctx)
 	defer stopNow()
 
+	var explain func(*events.Event) string
+	if cfg.explain {
+		if explain, err = explainFromKernel(); err != nil {
+			fmt.Fprintf(stderr, "udptrace: --explain: %v; naming the functions of recent kernels\n", err)
+			explain = explainAnyKernel()
+		}
+	}
+	// --record: the same records again, as --json prints them.
+	var recFile *os.File
+	if cfg.record != "" {
+		if recFile, err = os.Create(cfg.record); err != nil {
+			return fmt.Errorf("--record: %w", err)
+		}
+		defer recFile.Close()
+	}
+
 	clock := events.NewClock()
 	before := takeSnapshot(t, cfg.ns)
 	if before.err != nil {
@@ -59,6 +75,17 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	printer := events.NewPrinter(out, cfg.format, clock)
+	printer.SetColor(cfg.format == events.FormatText && cfg.color.on(stdout))
+	printer.SetExplain(explain)
+	var (
+		recOut     *bufio.Writer
+		recPrinter *events.Printer
+	)
+	if recFile != nil {
+		recOut = bufio.NewWriterSize(recFile, 64<<10)
+		recPrinter = events.NewPrinter(recOut, events.FormatJSON, clock)
+		recPrinter.SetExplain(explain)
+	}
 	if err := printer.Header(); err != nil {
 		return err
 	}
@@ -156,6 +183,14 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			wg.Wait()
 			return fmt.Errorf("write event: %w", err)
 		}
+		if recPrinter != nil {
+			if err := recPrinter.Event(&ev); err != nil {
+				stopNow()
+				close(done)
+				wg.Wait()
+				return fmt.Errorf("--record: %w", err)
+			}
+		}
 		if !datagram {
 			continue
 		}
@@ -180,6 +215,14 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				close(done)
 				wg.Wait()
 				return fmt.Errorf("write event: %w", err)
+			}
+			if recOut != nil {
+				if err := recOut.Flush(); err != nil {
+					stopNow()
+					close(done)
+					wg.Wait()
+					return fmt.Errorf("--record: %w", err)
+				}
 			}
 		}
 	}
@@ -225,10 +268,19 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		OutRateLimit6:       delta.Get("Icmp6OutRateLimitHost"),
 		RateLimitsKnown:     t.RateLimits,
 	})
+	line := append(rep.AppendJSON(nil), '\n')
 	if cfg.format == events.FormatJSON {
-		line := append(rep.AppendJSON(nil), '\n')
 		if _, err := stdout.Write(line); err != nil {
 			return err
+		}
+	}
+	if recOut != nil {
+		recOut.Write(line)
+		if err := recOut.Flush(); err != nil {
+			return fmt.Errorf("--record: %w", err)
+		}
+		if err := recFile.Close(); err != nil {
+			return fmt.Errorf("--record: %w", err)
 		}
 	}
 	return rep.WriteText(stderr)

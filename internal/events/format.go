@@ -222,21 +222,57 @@ var textColumns = [...]struct {
 }
 
 // Printer writes events to an io.Writer in one Format. Each call to Event
-// makes exactly one Write call with one whole line; give it a *bufio.Writer
-// and flush that as needed. A Printer is not safe for concurrent use.
+// makes exactly one Write call, with one whole line (two lines in
+// FormatText with SetExplain); give it a *bufio.Writer and flush that as
+// needed. A Printer is not safe for concurrent use.
 type Printer struct {
-	w      io.Writer
-	format Format
-	clock  Clock
-	loc    *time.Location // of the text time column
-	buf    []byte         // the line being built, reused
+	w       io.Writer
+	format  Format
+	clock   Clock
+	loc     *time.Location // of the text time column
+	color   bool           // FormatText with ANSI colours
+	explain func(*Event) string
+	buf     []byte // the line being built, reused
+	text    []byte // explain's text, reused
 }
 
 // NewPrinter returns a Printer that writes events to w in format f, with
-// times converted by clock.
+// times converted by clock. Text times are in time.Local, without colour.
 func NewPrinter(w io.Writer, f Format, clock Clock) *Printer {
 	return &Printer{w: w, format: f, clock: clock, loc: time.Local, buf: make([]byte, 0, 512)}
 }
+
+// SetLocation sets the time zone of FormatText's time column (time.Local
+// by default).
+func (p *Printer) SetLocation(loc *time.Location) { p.loc = loc }
+
+// SetColor turns ANSI colours (SGR escape sequences) on or off in
+// FormatText; FormatJSON never has any. With colour the header is bold, the
+// ICMP column green for sent, yellow for a rate-limit counter and red for
+// not-sent, and the chain lines (delivery, syscall) are dim but for what
+// the socket made of the port-unreachable and the errno the call returned.
+// Column widths count only visible characters. Off, the default, the
+// output has no escape sequence at all.
+func (p *Printer) SetColor(on bool) { p.color = on }
+
+// SetExplain sets a function that describes each event in words (nil, the
+// default, for none). In FormatText its result follows each record on a
+// line of its own, after four spaces and "⤷ kernel: ", with non-printable
+// characters shown as '?' as in names; in FormatJSON it is the last key
+// of the record, "explain":"<f(e)>", escaped as the other strings. The
+// Printer allocates nothing for it beyond what f does.
+func (p *Printer) SetExplain(f func(*Event) string) { p.explain = f }
+
+// ANSI SGR sequences of the coloured text output.
+const (
+	sgrReset  = "\x1b[0m"
+	sgrBold   = "\x1b[1m"
+	sgrDim    = "\x1b[2m"
+	sgrNormal = "\x1b[22m" // neither bold nor dim
+	sgrRed    = "\x1b[31m"
+	sgrGreen  = "\x1b[32m"
+	sgrYellow = "\x1b[33m"
+)
 
 // Header writes the column header line for FormatText, and nothing for
 // FormatJSON.
@@ -249,13 +285,19 @@ func (p *Printer) Header() error {
 		return fmt.Errorf("unknown output format %d", int(p.format))
 	}
 	b := p.buf[:0]
+	if p.color {
+		b = append(b, sgrBold...)
+	}
 	for i, c := range textColumns {
 		if i > 0 {
 			b = append(b, ' ')
 		}
 		start := len(b)
 		b = append(b, c.name...)
-		b = pad(b, start, c.width, c.right)
+		b = pad(b, start, c.width, c.right, 0)
+	}
+	if p.color {
+		b = append(b, sgrReset...)
 	}
 	b = append(b, '\n')
 	p.buf = b
@@ -263,14 +305,37 @@ func (p *Printer) Header() error {
 	return err
 }
 
-// Event writes one line for e. It allocates nothing.
+// Event writes one line for e, at the wall-clock time of e.BootNS by the
+// Printer's Clock. It allocates nothing.
 func (p *Printer) Event(e *Event) error {
-	t := p.clock.Time(e.BootNS)
+	return p.EventAt(e, p.clock.Time(e.BootNS))
+}
+
+// EventAt writes one line for e as Event does, but at wall-clock time t
+// whatever e.BootNS says: for events that come with their time, as
+// ParseJSON's do. It allocates nothing (but what the SetExplain function
+// does).
+func (p *Printer) EventAt(e *Event, t time.Time) error {
 	switch p.format {
 	case FormatText:
 		p.buf = p.appendText(p.buf[:0], e, t)
+		if p.explain != nil {
+			p.text = append(p.text[:0], p.explain(e)...)
+		}
+		if p.explain != nil && len(p.text) > 0 { // "": nothing to add
+			p.buf = append(p.buf, "    ⤷ kernel: "...)
+			p.buf, _ = appendPrintable(p.buf, p.text)
+			p.buf = append(p.buf, '\n')
+		}
 	case FormatJSON:
 		p.buf = appendJSON(p.buf[:0], e, t)
+		if p.explain != nil {
+			p.text = append(p.text[:0], p.explain(e)...)
+			p.buf = p.buf[:len(p.buf)-2] // "}\n"
+			p.buf = append(p.buf, `,"explain":`...)
+			p.buf = appendJSONString(p.buf, p.text)
+			p.buf = append(p.buf, "}\n"...)
+		}
 	default:
 		return fmt.Errorf("unknown output format %d", int(p.format))
 	}
@@ -408,6 +473,10 @@ func (p *Printer) appendText(b []byte, e *Event, t time.Time) []byte {
 		colCPU
 		colCtx
 	)
+	chainLine := e.Kind == KindDelivery || e.Kind == KindSyscall
+	if p.color && chainLine {
+		b = append(b, sgrDim...) // up to the outcome
+	}
 	start := len(b)
 	b = t.In(p.loc).AppendFormat(b, textTimeLayout)
 	b = endCell(b, start, colTime)
@@ -422,9 +491,9 @@ func (p *Printer) appendText(b []byte, e *Event, t time.Time) []byte {
 
 	switch e.Kind {
 	case KindDelivery:
-		return append(appendDeliveryText(b, e), '\n')
+		return append(appendDeliveryText(b, e, p.color), '\n')
 	case KindSyscall:
-		return append(appendSyscallText(b, e), '\n')
+		return append(appendSyscallText(b, e, p.color), '\n')
 	}
 
 	start = len(b)
@@ -448,12 +517,29 @@ func (p *Printer) appendText(b []byte, e *Event, t time.Time) []byte {
 	b = endCell(b, start, colNetns)
 
 	start = len(b)
-	if reason := e.ICMP.Reason(e.Family); reason != "" {
+	hidden := 0 // bytes of escape sequences in the cell
+	reason := e.ICMP.Reason(e.Family)
+	if p.color {
+		switch {
+		case reason != "":
+			b = append(b, sgrYellow...)
+		case e.ICMP == ICMPSent:
+			b = append(b, sgrGreen...)
+		case e.ICMP == ICMPNotSent:
+			b = append(b, sgrRed...)
+		}
+		hidden = len(b) - start
+	}
+	if reason != "" {
 		b = append(b, reason...) // the kernel's counter: why it was not sent
 	} else {
 		b = append(b, e.ICMP.String()...)
 	}
-	b = endCell(b, start, colICMP)
+	if hidden > 0 {
+		b = append(b, sgrReset...)
+		hidden += len(sgrReset)
+	}
+	b = append(pad(b, start, textColumns[colICMP].width, false, hidden), ' ')
 
 	start = len(b)
 	b = appendSenderText(b, e, e.Sender.String())
@@ -504,7 +590,10 @@ func appendSenderText(b []byte, e *Event, remote string) []byte {
 // appendDeliveryText appends the sentence of a KindDelivery line:
 //
 //	↳ port-unreachable for SRC -> DST reached SENDER socket:[INO] in netns NETNS (IFACE): OUTCOME
-func appendDeliveryText(b []byte, e *Event) []byte {
+//
+// With color, the line so far is dim: it ends the dimness before OUTCOME
+// and resets the attributes at the end.
+func appendDeliveryText(b []byte, e *Event, color bool) []byte {
 	b = append(b, "↳ port-unreachable for "...)
 	b = netip.AddrPortFrom(e.Src, e.SPort).AppendTo(b)
 	b = append(b, " -> "...)
@@ -527,7 +616,13 @@ func appendDeliveryText(b []byte, e *Event) []byte {
 	b = append(b, ')')
 	if d := e.Outcome.Describe(); d != "" {
 		b = append(b, ": "...)
+		if color {
+			b = append(b, sgrNormal...)
+		}
 		b = append(b, d...)
+	}
+	if color {
+		b = append(b, sgrReset...)
 	}
 	return b
 }
@@ -535,7 +630,10 @@ func appendDeliveryText(b []byte, e *Event) []byte {
 // appendSyscallText appends the sentence of a KindSyscall line:
 //
 //	↳ NAME(fd FD) returned ERRNO to PID/COMM (tid TID), DELAY after the send
-func appendSyscallText(b []byte, e *Event) []byte {
+//
+// With color, the line so far is dim: only ERRNO is not, and it resets the
+// attributes at the end.
+func appendSyscallText(b []byte, e *Event, color bool) []byte {
 	b = append(b, "↳ "...)
 	b = appendSyscallName(b, e.Syscall)
 	b = append(b, "(fd "...)
@@ -545,7 +643,13 @@ func appendSyscallText(b []byte, e *Event) []byte {
 		b = strconv.AppendInt(b, int64(e.FD), 10)
 	}
 	b = append(b, ") returned "...)
+	if color {
+		b = append(b, sgrNormal...)
+	}
 	b = appendErrno(b, e.Err)
+	if color {
+		b = append(b, sgrDim...)
+	}
 	b = append(b, " to "...)
 	b = appendTask(b, e.PID, &e.Comm)
 	b = append(b, " (tid "...)
@@ -555,6 +659,9 @@ func appendSyscallText(b []byte, e *Event) []byte {
 		b = append(b, ", "...)
 		b = appendMicros(b, since)
 		b = append(b, " after the send"...)
+	}
+	if color {
+		b = append(b, sgrReset...)
 	}
 	return b
 }
@@ -618,13 +725,15 @@ func appendFrac(b []byte, frac uint64, digits int) []byte {
 // separator before the next column.
 func endCell(b []byte, start, col int) []byte {
 	c := textColumns[col]
-	return append(pad(b, start, c.width, c.right), ' ')
+	return append(pad(b, start, c.width, c.right, 0), ' ')
 }
 
 // pad pads the cell b[start:] with spaces to width characters, on the left
 // if right is set and on the right otherwise. A longer cell is left as is.
-func pad(b []byte, start, width int, right bool) []byte {
-	n := width - utf8.RuneCount(b[start:])
+// hidden bytes of the cell (escape sequences, all ASCII) are not counted
+// as characters.
+func pad(b []byte, start, width int, right bool, hidden int) []byte {
+	n := width - (utf8.RuneCount(b[start:]) - hidden)
 	if n <= 0 {
 		return b
 	}

@@ -1117,3 +1117,152 @@ func BenchmarkDecodePrintJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestPrinterColor checks every coloured cell and line byte for byte: the
+// escape sequences around the visible text, and the columns padded as
+// without colour.
+func TestPrinterColor(t *testing.T) {
+	colored := func(e *Event) string {
+		var out bytes.Buffer
+		p := NewPrinter(&out, FormatText, testClock)
+		p.SetLocation(time.UTC)
+		p.SetColor(true)
+		if err := p.Event(e); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	row := func(icmp string) string {
+		return "14:16:02.123456 aa33a51c 127.0.0.1:40000       127.0.0.1:9              13 lo         4026531840 " + icmp + " 123/nc                    1 123/nc\n"
+	}
+	for _, tc := range []struct {
+		name   string
+		event  func() Event
+		modify func(*Event)
+		want   string
+	}{
+		{"sent", loEvent, func(*Event) {}, row("\x1b[32msent\x1b[0m    ")},
+		{"not-sent", loEvent, func(e *Event) { e.ICMP = ICMPNotSent }, row("\x1b[31mnot-sent\x1b[0m")},
+		{"unknown: no colour", loEvent, func(e *Event) { e.ICMP = ICMPUnknown }, row("unknown ")},
+		{"rate-limited per host", loEvent, func(e *Event) { e.ICMP = ICMPRateLimitedHost }, row("\x1b[33mOutRateLimitHost\x1b[0m")},
+		{"rate-limited globally", loEvent, func(e *Event) { e.ICMP = ICMPRateLimitedGlobal }, row("\x1b[33mOutRateLimitGlobal\x1b[0m")},
+		{"delivery", deliveryEvent, func(*Event) {},
+			"\x1b[2m14:16:02.123501 aa33a51c ↳ port-unreachable for 127.0.0.1:40000 -> 127.0.0.1:9 reached 123/nc socket:[5678] in netns 4026531840 (lo): \x1b[22mECONNREFUSED set on the connected socket\x1b[0m\n"},
+		{"delivery without outcome", deliveryEvent, func(e *Event) { e.Outcome = OutcomeNone },
+			"\x1b[2m14:16:02.123501 aa33a51c ↳ port-unreachable for 127.0.0.1:40000 -> 127.0.0.1:9 reached 123/nc socket:[5678] in netns 4026531840 (lo)\x1b[0m\n"},
+		{"syscall", syscallEvent, func(*Event) {},
+			"\x1b[2m14:16:02.123927 aa33a51c ↳ read(fd 3) returned \x1b[22mECONNREFUSED\x1b[2m to 123/nc (tid 124), 512µs after the send\x1b[0m\n"},
+		{"syscall, hostile name", syscallEvent, func(e *Event) { e.Comm = name16("\x1b[0m") },
+			"\x1b[2m14:16:02.123927 aa33a51c ↳ read(fd 3) returned \x1b[22mECONNREFUSED\x1b[2m to 123/?[0m (tid 124), 512µs after the send\x1b[0m\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.event()
+			tc.modify(&e)
+			got := colored(&e)
+			if got != tc.want {
+				t.Errorf("coloured line\n got %q\nwant %q", got, tc.want)
+			}
+			// Without its escape sequences, the line is the plain one.
+			plain := got
+			for _, sgr := range []string{sgrReset, sgrBold, sgrDim, sgrNormal, sgrRed, sgrGreen, sgrYellow} {
+				plain = strings.ReplaceAll(plain, sgr, "")
+			}
+			if want := printLine(t, FormatText, &e); plain != want {
+				t.Errorf("without colours\n got %q\nwant %q", plain, want)
+			}
+		})
+	}
+
+	var out bytes.Buffer
+	p := NewPrinter(&out, FormatText, testClock)
+	p.SetColor(true)
+	if err := p.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\x1b[1mTIME            CHAIN    SRC                   DST                     LEN IFACE           NETNS ICMP     SENDER                  CPU CTX\x1b[0m\n"; out.String() != want {
+		t.Errorf("header\n got %q\nwant %q", out.String(), want)
+	}
+	// Off again, and never in JSON.
+	e := loEvent()
+	out.Reset()
+	p.SetColor(false)
+	p.SetLocation(time.UTC)
+	if err := p.Event(&e); err != nil || out.String() != printLine(t, FormatText, &e) {
+		t.Errorf("colour off: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	p = NewPrinter(&out, FormatJSON, testClock)
+	p.SetColor(true)
+	if err := p.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Event(&e); err != nil || out.String() != printLine(t, FormatJSON, &e) {
+		t.Errorf("JSON in colour: %q, %v", out.String(), err)
+	}
+}
+
+// TestPrinterExplain: SetExplain adds a line under each record in the
+// table, and a last key in JSON, both escaped; one write per record.
+func TestPrinterExplain(t *testing.T) {
+	explain := func(e *Event) string {
+		if e.Kind == KindSyscall {
+			return "a \"call\" →\n\x1b[2J\xff done"
+		}
+		return "udp_rcv → __udp4_lib_rcv: no socket"
+	}
+	e, s := loEvent(), syscallEvent()
+	for _, tc := range []struct {
+		f    Format
+		e    *Event
+		want string
+	}{
+		{FormatText, &e, printLine(t, FormatText, &e) + "    ⤷ kernel: udp_rcv → __udp4_lib_rcv: no socket\n"},
+		{FormatText, &s, printLine(t, FormatText, &s) + "    ⤷ kernel: a \"call\" →??[2J? done\n"},
+		{FormatJSON, &e, strings.TrimSuffix(printLine(t, FormatJSON, &e), "}\n") + `,"explain":"udp_rcv → __udp4_lib_rcv: no socket"}` + "\n"},
+		{FormatJSON, &s, strings.TrimSuffix(printLine(t, FormatJSON, &s), "}\n") + `,"explain":"a \"call\" →\u000a\u001b[2J\ufffd done"}` + "\n"},
+	} {
+		w := &countingWriter{}
+		var out bytes.Buffer
+		p := NewPrinter(io.MultiWriter(w, &out), tc.f, testClock)
+		p.SetLocation(time.UTC)
+		p.SetExplain(explain)
+		if err := p.Event(tc.e); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != tc.want || w.writes != 1 {
+			t.Errorf("%v, %v: %d writes of\n%q\nwant 1 of\n%q", tc.f, tc.e.Kind, w.writes, out.String(), tc.want)
+		}
+		if tc.f == FormatJSON && !json.Valid(out.Bytes()) {
+			t.Errorf("invalid JSON: %s", out.String())
+		}
+		// Unset, nothing more.
+		out.Reset()
+		p.SetExplain(nil)
+		if err := p.Event(tc.e); err != nil || out.String() != printLine(t, tc.f, tc.e) {
+			t.Errorf("%v, %v without explain: %q", tc.f, tc.e.Kind, out.String())
+		}
+	}
+}
+
+// TestPrinterColorExplainNoAllocs: colour and an explain function that
+// allocates nothing keep Printer.Event free of allocations.
+func TestPrinterColorExplainNoAllocs(t *testing.T) {
+	evs := []Event{loEvent(), remoteEvent(), deliveryEvent(), syscallEvent()}
+	evs[1].ICMP = ICMPRateLimitedHost
+	explain := func(e *Event) string { return "udp_rcv → __udp4_lib_rcv → __icmp_send(type 3, code 3): sent" }
+	for _, f := range []Format{FormatText, FormatJSON} {
+		p := NewPrinter(bufio.NewWriter(io.Discard), f, NewClock())
+		p.SetColor(true)
+		p.SetExplain(explain)
+		allocs := testing.AllocsPerRun(1000, func() {
+			for i := range evs {
+				if err := p.Event(&evs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: Printer.Event with colour and explain allocates %v times per call, want 0", f, allocs)
+		}
+	}
+}

@@ -4,8 +4,11 @@
 package reconcile
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -110,7 +113,23 @@ func icmpLine(b *strings.Builder, name string, counter, sent uint64, known bool)
 	fmt.Fprintf(b, "  %-24s %10d %12d  %s\n", name, counter, sent, note)
 }
 
-// AppendJSON appends the summary as one JSON object (no newline).
+// appendMillis appends d in seconds with three decimals, rounded to the
+// millisecond as WriteText rounds it (halves away from zero), so that
+// ParseJSON gives back the Duration that WriteText printed.
+func appendMillis(b []byte, d time.Duration) []byte {
+	ms := d.Round(time.Millisecond).Milliseconds()
+	if ms < 0 {
+		b = append(b, '-')
+		ms = -ms
+	}
+	b = strconv.AppendInt(b, ms/1000, 10)
+	frac := ms % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+}
+
+// AppendJSON appends the summary as one JSON object (no newline): the keys
+// of the README's summary object, in this order, with duration_s in seconds
+// rounded to the millisecond.
 func (r Report) AppendJSON(b []byte) []byte {
 	num := func(key string, v uint64) {
 		b = append(b, ',', '"')
@@ -125,7 +144,7 @@ func (r Report) AppendJSON(b []byte) []byte {
 		b = strconv.AppendBool(b, v)
 	}
 	b = append(b, `{"type":"summary","duration_s":`...)
-	b = strconv.AppendFloat(b, r.Duration.Seconds(), 'f', 3, 64)
+	b = appendMillis(b, r.Duration)
 	num("netns", uint64(r.Netns))
 	num("printed", r.Printed)
 	num("printed_netns", r.PrintedNS)
@@ -151,4 +170,60 @@ func (r Report) AppendJSON(b []byte) []byte {
 	boolean("match", r.Match)
 	boolean("complete", r.Complete)
 	return append(b, '}')
+}
+
+// ParseJSON is the inverse of AppendJSON: it returns the Report of one
+// summary line (a trailing newline is allowed). Every key AppendJSON writes
+// must be there, with a value of its type (numbers whole and in range but
+// duration_s, booleans true or false); other keys are ignored, as the JSON
+// schema's compatibility rule asks. Match and Complete are taken from the
+// line as they are, not judged again. Duration is duration_s rounded to the
+// millisecond, the precision of both AppendJSON and WriteText: WriteText and
+// AppendJSON of the Report give back what udptrace printed.
+func ParseJSON(line []byte) (Report, error) {
+	var r Report
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(line, &keys); err != nil {
+		return r, fmt.Errorf("summary: %v", err)
+	}
+	var typ string
+	var seconds float64
+	for _, k := range []struct {
+		name string
+		dst  any
+	}{
+		{"type", &typ}, {"duration_s", &seconds}, {"netns", &r.Netns},
+		{"printed", &r.Printed}, {"printed_netns", &r.PrintedNS}, {"unprinted", &r.Unprinted},
+		{"lost", &r.Lost}, {"lost_netns", &r.LostNS}, {"passed_netns", &r.PassedNS},
+		{"seen_ipv4", &r.Seen4}, {"seen_ipv6", &r.Seen6},
+		{"icmp4_sent", &r.ICMP4Sent}, {"icmp6_sent", &r.ICMP6Sent},
+		{"icmp4_visible", &r.ICMP4Known}, {"icmp6_visible", &r.ICMP6Known},
+		{"udp_noports", &r.NoPorts}, {"udp6_noports", &r.Udp6NoPorts},
+		{"icmp_out_type3", &r.OutType3}, {"icmp6_out_dest_unreachs", &r.Icmp6OutDestUnreach},
+		{"icmp4_ratelimited", &r.RateLimited4}, {"icmp6_ratelimited", &r.RateLimited6},
+		{"icmp_out_ratelimit", &r.OutRateLimit4}, {"icmp6_out_ratelimit", &r.OutRateLimit6},
+		{"ratelimits_visible", &r.RateLimitsKnown},
+		{"match", &r.Match}, {"complete", &r.Complete},
+	} {
+		raw, ok := keys[k.name]
+		if !ok {
+			return r, fmt.Errorf("summary: missing key %q", k.name)
+		}
+		// Unmarshal leaves the value as it was for null.
+		if bytes.Equal(raw, []byte("null")) {
+			return r, fmt.Errorf("summary: key %q: null", k.name)
+		}
+		if err := json.Unmarshal(raw, k.dst); err != nil {
+			return r, fmt.Errorf("summary: key %q: %s", k.name, strings.TrimPrefix(err.Error(), "json: "))
+		}
+		if k.name == "type" && typ != "summary" {
+			return r, fmt.Errorf("not a summary: type %q", typ)
+		}
+	}
+	ms := math.Round(seconds * 1000)
+	if !(ms >= 0 && ms <= float64(math.MaxInt64/int64(time.Millisecond))) {
+		return r, fmt.Errorf("summary: key \"duration_s\": %v is not a duration in seconds", seconds)
+	}
+	r.Duration = time.Duration(ms) * time.Millisecond
+	return r, nil
 }
