@@ -37,6 +37,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define E2BIG_ 7
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMPV6_ 58
@@ -74,6 +75,10 @@ const volatile __u64 icmp_rcv_lo = 0;
 const volatile __u64 icmp_rcv_hi = 0;
 const volatile __u64 icmpv6_rcv_lo = 0;
 const volatile __u64 icmpv6_rcv_hi = 0;
+/* udptrace top: count wanted datagrams in agg; stream: queue their
+ * events (and run the chain's other hooks). */
+const volatile bool aggregate = false;
+const volatile bool stream = true;
 /* Wake the reader only once this much is queued: a wakeup per event costs
  * more than the rest of the program. The reader also polls on a timer, so a
  * lone event still shows up promptly. */
@@ -199,7 +204,18 @@ struct {
 	__type(value, struct sender_info);
 } senders SEC(".maps");
 
+/* Bounded: a datagram whose key does not fit is counted in
+ * CNT_AGG_OVERFLOW, never dropped silently. Go deletes idle keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct agg_key);
+	__type(value, struct agg_val);
+} agg SEC(".maps");
+
 const struct event *unused_event __attribute__((unused));
+const struct agg_key *unused_agg_key __attribute__((unused));
+const struct agg_val *unused_agg_val __attribute__((unused));
 const enum delivery_outcome *unused_outcome __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum icmp_verdict *unused_verdict __attribute__((unused));
@@ -419,8 +435,41 @@ static __always_inline void submit(const struct event *e, bool ns)
 	count(CNT_SUBMITTED);
 }
 
+static __always_inline void aggregate_event(const struct event *e)
+{
+	struct agg_key k = { .family = e->family, .sender = e->sender, .dport = e->dport, .netns = e->netns };
+	struct agg_val zero = {}, *v;
+
+	__builtin_memcpy(k.saddr, e->saddr, sizeof(k.saddr));
+	if (e->sender == SENDER_LOCAL)
+		__builtin_memcpy(k.comm, e->sender_comm, sizeof(k.comm));
+	v = bpf_map_lookup_elem(&agg, &k);
+	if (!v) {
+		/* -E2BIG when full; -EEXIST when another CPU just added it. */
+		if (bpf_map_update_elem(&agg, &k, &zero, BPF_NOEXIST) == -E2BIG_) {
+			count(CNT_AGG_OVERFLOW);
+			return;
+		}
+		v = bpf_map_lookup_elem(&agg, &k);
+		if (!v) {
+			count(CNT_AGG_OVERFLOW);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->datagrams, 1);
+	if (e->icmp == ICMP_SENT)
+		__sync_fetch_and_add(&v->sent, 1);
+	else if (e->icmp == ICMP_RATELIMITED_GLOBAL || e->icmp == ICMP_RATELIMITED_HOST)
+		__sync_fetch_and_add(&v->ratelimited, 1);
+	else if (e->icmp == ICMP_NOT_SENT)
+		__sync_fetch_and_add(&v->notsent, 1);
+	else
+		__sync_fetch_and_add(&v->unknown, 1);
+}
+
 /* Counts the no-port datagram for the summary (before filters, in
- * stats_netns) and queues the event if the filters wanted it. */
+ * stats_netns) and, if the filters wanted it, aggregates it (top) or queues
+ * its event. */
 static __always_inline void account_and_submit(const struct event *e, bool want)
 {
 	bool ns = e->netns == stats_netns;
@@ -436,7 +485,10 @@ static __always_inline void account_and_submit(const struct event *e, bool want)
 		return;
 	if (ns)
 		count(CNT_PASSED_NS);
-	submit(e, ns);
+	if (aggregate)
+		aggregate_event(e);
+	if (stream)
+		submit(e, ns);
 }
 
 static __always_inline bool eq16(const __u8 *a, const __u8 *b)
@@ -494,7 +546,7 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 		return 0;
 	e.icmp = icmp_verdict(skb, &e);
 	want = wanted(&e);
-	if (want)
+	if (want && stream)
 		fill_context(skb, &e);
 	account_and_submit(&e, want);
 	return 0;
@@ -692,7 +744,7 @@ static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb)
 		return;
 	}
 	w->want = wanted(&w->ev);
-	if (w->want)
+	if (w->want && stream)
 		fill_context(skb, &w->ev);
 	w->net = (__u64)BPF_CORE_READ(skb, dev, nd_net.net);
 	read_ratelimits((struct net *)w->net, w->ev.family, &w->rl);

@@ -82,6 +82,25 @@ enum sender_kind {
 	SENDER_LOCAL = 1,
 };
 
+/* udptrace top: no-port datagrams counted in the kernel, per destination
+ * port, namespace, source address and (local senders) sender name. */
+struct agg_key {
+	__u8 family;
+	__u8 sender; /* enum sender_kind */
+	__u16 dport;
+	__u32 netns;
+	__u8 saddr[16];
+	char comm[TASK_COMM_LEN]; /* the sender's; empty when remote or unknown */
+};
+
+struct agg_val {
+	__u64 datagrams;
+	__u64 sent;        /* ICMP port-unreachable sent */
+	__u64 ratelimited; /* suppressed by a rate limit */
+	__u64 notsent;     /* not sent for another reason */
+	__u64 unknown;     /* verdict unknown (see the README) */
+};
+
 /* Indexes of the per-CPU counters array. "_NS" counters only count
  * datagrams in stats_netns, the namespace whose /proc/net/snmp the
  * summary reconciles against; they are counted before any filter. */
@@ -96,6 +115,7 @@ enum counter {
 	CNT_SUBMITTED,       /* events submitted, any namespace */
 	CNT_RATELIMIT4_NS,   /* no-port datagrams whose ICMP was rate-limited */
 	CNT_RATELIMIT6_NS,
+	CNT_AGG_OVERFLOW,    /* datagrams not aggregated: the agg map was full */
 	CNT_MAX,
 };
 

@@ -117,6 +117,7 @@ not the owner of anything.`,
 	root.AddCommand(newDoctorCmd(stdout))
 	root.AddCommand(newReplayCmd(stdout, stderr))
 	root.AddCommand(newDemoCmd(stdout), newDemoClientCmd(stdout))
+	root.AddCommand(newTopCmd(stdout, stderr))
 	root.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verifier's full log when a program is rejected")
 	return root
 }

@@ -39,15 +39,7 @@ type options struct {
 func (o *options) register(c *cobra.Command) {
 	f := c.Flags()
 	f.SortFlags = false
-	f.StringArrayVarP(&o.ports, "port", "p", nil, "destination `PORTS`: a list and ranges, e.g. 53,5353,8000-8100 (repeatable)")
-	f.StringArrayVar(&o.sports, "sport", nil, "source `PORTS`, same form as --port (repeatable)")
-	f.StringArrayVar(&o.src, "src", nil, "source `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
-	f.StringArrayVar(&o.dst, "dst", nil, "destination `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
-	f.StringArrayVar(&o.pids, "pid", nil, "only chains of process `PID`: datagrams it sent, and its calls that got ECONNREFUSED (repeatable, or comma-separated)")
-	f.StringArrayVar(&o.comms, "comm", nil, "only chains of tasks named `NAME`, as --pid (its first 15 bytes, as the kernel keeps; repeatable)")
-	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only")
-	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
-	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
+	o.registerFilters(f)
 	f.BoolVarP(&o.json, "json", "j", false, "print JSON lines (schema in the README) instead of a table")
 	f.StringVar(&o.record, "record", "", "also write every record, and the summary, as JSON lines to `FILE` (see udptrace replay)")
 	f.BoolVar(&o.explain, "explain", false, "follow each record with the kernel functions it went through")
@@ -57,6 +49,19 @@ func (o *options) register(c *cobra.Command) {
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe (see udptrace doctor)")
+}
+
+// registerFilters adds the flags that select datagrams (shared with top).
+func (o *options) registerFilters(f *pflag.FlagSet) {
+	f.StringArrayVarP(&o.ports, "port", "p", nil, "destination `PORTS`: a list and ranges, e.g. 53,5353,8000-8100 (repeatable)")
+	f.StringArrayVar(&o.sports, "sport", nil, "source `PORTS`, same form as --port (repeatable)")
+	f.StringArrayVar(&o.src, "src", nil, "source `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
+	f.StringArrayVar(&o.dst, "dst", nil, "destination `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
+	f.StringArrayVar(&o.pids, "pid", nil, "only chains of process `PID`: datagrams it sent, and its calls that got ECONNREFUSED (repeatable, or comma-separated)")
+	f.StringArrayVar(&o.comms, "comm", nil, "only chains of tasks named `NAME`, as --pid (its first 15 bytes, as the kernel keeps; repeatable)")
+	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only")
+	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
+	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
 }
 
 // config is a validated run configuration.

@@ -60,6 +60,12 @@ type Config struct {
 	Comms       []string // sender's task name (the kernel keeps 15 bytes)
 	RingSize    int      // bytes: a power of two, at least a page
 	Backend     Backend  // "" or Auto: the first of Backends that works
+	// Aggregate counts wanted datagrams in the kernel (udptrace top, read
+	// with Tracer.Aggregates) instead of streaming events; the chain's
+	// other hooks are then not attached.
+	Aggregate bool
+	// AggEntries bounds top's table (keys); 0 means 16384.
+	AggEntries int
 	// PrimeNetns are paths of namespaces (/proc/PID/ns/net, ...) whose
 	// ICMP rate-limit counters the tracepoint backend reads at start, so
 	// that its first rate-limited verdict there is named too.
@@ -95,8 +101,9 @@ type Tracer struct {
 	// replies (6.6+, backported to 6.1.113), which the verdicts need.
 	RateLimits bool
 
-	coll  *ebpf.Collection
-	links []link.Link
+	coll      *ebpf.Collection
+	links     []link.Link
+	aggregate bool
 }
 
 // Sentinel causes, for callers that want to name a fix.
@@ -249,7 +256,7 @@ func prepare() (*btf.Spec, error) {
 }
 
 func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
-	t := &Tracer{Backend: b}
+	t := &Tracer{Backend: b, aggregate: cfg.Aggregate}
 	var icmpRcv symbolRanges
 	if b == Tracepoint {
 		if err := requireDropReasons(kernel); err != nil {
@@ -283,6 +290,9 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		}
 	}
 	spec.Maps["events"].MaxEntries = uint32(cfg.RingSize)
+	if cfg.AggEntries > 0 {
+		spec.Maps["agg"].MaxEntries = uint32(cfg.AggEntries)
+	}
 
 	vars := map[string]any{
 		"target_netns":    cfg.TargetNetns,
@@ -297,6 +307,8 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		"have_icmp4_hook": b == Tracepoint && t.ICMP4,
 		"have_icmp6_hook": b == Tracepoint && t.ICMP6,
 		"wakeup_bytes":    uint64(cfg.RingSize / 16),
+		"aggregate":       cfg.Aggregate,
+		"stream":          !cfg.Aggregate,
 		"mib_rl_global4":  mib.global4,
 		"mib_rl_host4":    mib.host4,
 		"mib_rl_host6":    mib.host6,
@@ -363,6 +375,11 @@ func (t *Tracer) uses(b Backend, name, section string) bool {
 	switch name {
 	case primeProgram:
 		return b == Tracepoint
+	}
+	if t.aggregate && (deliveryPrograms[name] || strings.HasPrefix(name, "sc_")) {
+		return false // top counts datagrams only
+	}
+	switch name {
 	case "sc_recv_length", "sc_send_length":
 		return t.SyscallHook == "sock_recv_length"
 	case "sc_sys_exit":
@@ -534,6 +551,8 @@ type Counters struct {
 	Submitted                uint64
 	// Rate-limited ICMP replies to no-port datagrams, stats namespace.
 	RateLimited4NS, RateLimited6NS uint64
+	// AggOverflow: datagrams top could not count, its map being full.
+	AggOverflow uint64
 }
 
 // Counters sums the per-CPU counters.
@@ -561,6 +580,7 @@ func (t *Tracer) Counters() (Counters, error) {
 
 		RateLimited4NS: sum[udptraceCounterCNT_RATELIMIT4NS],
 		RateLimited6NS: sum[udptraceCounterCNT_RATELIMIT6NS],
+		AggOverflow:    sum[udptraceCounterCNT_AGG_OVERFLOW],
 	}, nil
 }
 

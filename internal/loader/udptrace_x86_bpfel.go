@@ -13,6 +13,25 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type udptraceAggKey struct {
+	_      structs.HostLayout
+	Family uint8
+	Sender uint8
+	Dport  uint16
+	Netns  uint32
+	Saddr  [16]uint8
+	Comm   [16]int8
+}
+
+type udptraceAggVal struct {
+	_           structs.HostLayout
+	Datagrams   uint64
+	Sent        uint64
+	Ratelimited uint64
+	Notsent     uint64
+	Unknown     uint64
+}
+
 type udptraceCounter uint32
 
 const (
@@ -26,7 +45,8 @@ const (
 	udptraceCounterCNT_SUBMITTED    udptraceCounter = 7
 	udptraceCounterCNT_RATELIMIT4NS udptraceCounter = 8
 	udptraceCounterCNT_RATELIMIT6NS udptraceCounter = 9
-	udptraceCounterCNT_MAX          udptraceCounter = 10
+	udptraceCounterCNT_AGG_OVERFLOW udptraceCounter = 10
+	udptraceCounterCNT_MAX          udptraceCounter = 11
 )
 
 type udptraceDeliveryOutcome uint32
@@ -176,6 +196,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	udptraceMapAgg              = "agg"
 	udptraceMapCommSet          = "comm_set"
 	udptraceMapCounters         = "counters"
 	udptraceMapCpuAnchor        = "cpu_anchor"
@@ -227,6 +248,7 @@ const (
 	udptraceProgScRecvLength    = "sc_recv_length"
 	udptraceProgScSendLength    = "sc_send_length"
 	udptraceProgScSysExit       = "sc_sys_exit"
+	udptraceVarAggregate        = "aggregate"
 	udptraceVarFilterComm       = "filter_comm"
 	udptraceVarFilterDport      = "filter_dport"
 	udptraceVarFilterDst        = "filter_dst"
@@ -243,7 +265,10 @@ const (
 	udptraceVarMibRlHost4       = "mib_rl_host4"
 	udptraceVarMibRlHost6       = "mib_rl_host6"
 	udptraceVarStatsNetns       = "stats_netns"
+	udptraceVarStream           = "stream"
 	udptraceVarTargetNetns      = "target_netns"
+	udptraceVarUnusedAggKey     = "unused_agg_key"
+	udptraceVarUnusedAggVal     = "unused_agg_val"
 	udptraceVarUnusedCounter    = "unused_counter"
 	udptraceVarUnusedEvent      = "unused_event"
 	udptraceVarUnusedKind       = "unused_kind"
@@ -336,6 +361,7 @@ type udptraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceMapSpecs struct {
+	Agg         *ebpf.MapSpec `ebpf:"agg"`
 	CommSet     *ebpf.MapSpec `ebpf:"comm_set"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	CpuAnchor   *ebpf.MapSpec `ebpf:"cpu_anchor"`
@@ -359,6 +385,7 @@ type udptraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type udptraceVariableSpecs struct {
+	Aggregate     *ebpf.VariableSpec `ebpf:"aggregate"`
 	FilterComm    *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterDport   *ebpf.VariableSpec `ebpf:"filter_dport"`
 	FilterDst     *ebpf.VariableSpec `ebpf:"filter_dst"`
@@ -375,7 +402,10 @@ type udptraceVariableSpecs struct {
 	MibRlHost4    *ebpf.VariableSpec `ebpf:"mib_rl_host4"`
 	MibRlHost6    *ebpf.VariableSpec `ebpf:"mib_rl_host6"`
 	StatsNetns    *ebpf.VariableSpec `ebpf:"stats_netns"`
+	Stream        *ebpf.VariableSpec `ebpf:"stream"`
 	TargetNetns   *ebpf.VariableSpec `ebpf:"target_netns"`
+	UnusedAggKey  *ebpf.VariableSpec `ebpf:"unused_agg_key"`
+	UnusedAggVal  *ebpf.VariableSpec `ebpf:"unused_agg_val"`
 	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
@@ -406,6 +436,7 @@ func (o *udptraceObjects) Close() error {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptraceMaps struct {
+	Agg         *ebpf.Map `ebpf:"agg"`
 	CommSet     *ebpf.Map `ebpf:"comm_set"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	CpuAnchor   *ebpf.Map `ebpf:"cpu_anchor"`
@@ -427,6 +458,7 @@ type udptraceMaps struct {
 
 func (m *udptraceMaps) Close() error {
 	return _UdptraceClose(
+		m.Agg,
 		m.CommSet,
 		m.Counters,
 		m.CpuAnchor,
@@ -451,6 +483,7 @@ func (m *udptraceMaps) Close() error {
 //
 // It can be passed to loadUdptraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type udptraceVariables struct {
+	Aggregate     *ebpf.Variable `ebpf:"aggregate"`
 	FilterComm    *ebpf.Variable `ebpf:"filter_comm"`
 	FilterDport   *ebpf.Variable `ebpf:"filter_dport"`
 	FilterDst     *ebpf.Variable `ebpf:"filter_dst"`
@@ -467,7 +500,10 @@ type udptraceVariables struct {
 	MibRlHost4    *ebpf.Variable `ebpf:"mib_rl_host4"`
 	MibRlHost6    *ebpf.Variable `ebpf:"mib_rl_host6"`
 	StatsNetns    *ebpf.Variable `ebpf:"stats_netns"`
+	Stream        *ebpf.Variable `ebpf:"stream"`
 	TargetNetns   *ebpf.Variable `ebpf:"target_netns"`
+	UnusedAggKey  *ebpf.Variable `ebpf:"unused_agg_key"`
+	UnusedAggVal  *ebpf.Variable `ebpf:"unused_agg_val"`
 	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
