@@ -58,6 +58,15 @@ func runMain(m *testing.M) int {
 	return testutil.RunMain(m, func(b string) error { return loader.Check(loader.Backend(b)) })
 }
 
+// withBackend returns udptrace's arguments args with backendArgs added,
+// after the subcommand if args start with one (flags are per command).
+func withBackend(args ...string) []string {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return append(append([]string{args[0]}, backendArgs()...), args[1:]...)
+	}
+	return append(backendArgs(), args...)
+}
+
 // backendArgs passes the backend chosen with UDPTRACE_BACKEND to udptrace;
 // without the variable udptrace picks its own default.
 func backendArgs() []string {
@@ -89,7 +98,7 @@ func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
 func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	args = append(append(backendArgs(), args...), "--ready-file", ready)
+	args = append(withBackend(args...), "--ready-file", ready)
 	p := &proc{cmd: exec.Command(binary, args...),
 		drain: make(chan struct{}), lines: make(chan []string, 1)}
 	p.cmd.Stderr = &p.stderr
