@@ -383,6 +383,8 @@ func TestFlood(t *testing.T) {
 	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", dst, false), dst, n, 16)
 	delta := testutil.SettledDelta(t, ns, before, "Udp.NoPorts", n)
 	waitNoPorts(t, tr, ns, before, delta, 0)
+	// Every reply sent has arrived (or was dropped) before the detach.
+	in3 := testutil.SettledDelta(t, ns, before, "IcmpMsg.InType3", delta)
 	tr.Detach()
 	tr.Reader.Flush()
 	counts := <-got
@@ -390,9 +392,11 @@ func TestFlood(t *testing.T) {
 	if c.Lost != 0 || counts[events.KindNoPort] != delta {
 		t.Fatalf("%d events, lost %d; want the NoPorts delta %d (sent %d), none lost", counts[events.KindNoPort], c.Lost, delta, n)
 	}
-	// Each reply came back to the (unconnected) sender and was ignored.
-	if tr.Delivery && counts[events.KindDelivery] != delta {
-		t.Errorf("%d delivery records, want one per datagram (%d)", counts[events.KindDelivery], delta)
+	// Each reply that came back to the (unconnected) sender was ignored:
+	// one delivery record per port-unreachable the namespace received (under
+	// QEMU the loopback backlog drops some replies before icmp_rcv).
+	if tr.Delivery && counts[events.KindDelivery] != in3 {
+		t.Errorf("%d delivery records, want one per port-unreachable received (IcmpMsg InType3 delta %d)", counts[events.KindDelivery], in3)
 	}
 }
 
