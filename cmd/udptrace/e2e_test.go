@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,25 @@ func runMain(m *testing.M) int {
 	return testutil.RunMain(m, func(b string) error { return loader.Check(loader.Backend(b)) })
 }
 
+// syncBuffer is a bytes.Buffer that the exec package's copying goroutine
+// may write while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // withBackend returns udptrace's arguments args with backendArgs added,
 // after the subcommand if args start with one (flags are per command).
 func withBackend(args ...string) []string {
@@ -79,7 +99,7 @@ func backendArgs() []string {
 type proc struct {
 	cmd    *exec.Cmd
 	stdout io.ReadCloser
-	stderr bytes.Buffer
+	stderr syncBuffer
 	drain  chan struct{} // closed: start reading stdout
 	lines  chan []string // stdout's lines, once it is closed
 }
@@ -123,7 +143,9 @@ func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(ready); err == nil {
+		// The ready file, and the ready line (the last one udptrace
+		// writes at start) copied from its stderr.
+		if _, err := os.Stat(ready); err == nil && strings.Contains(p.stderr.String(), "Ctrl-C to stop.\n") {
 			return p
 		}
 		if time.Now().After(deadline) {

@@ -34,6 +34,7 @@ type options struct {
 	readyFile     string
 	ringSize      string
 	backend       string
+	metrics       string
 }
 
 func (o *options) register(c *cobra.Command) {
@@ -49,6 +50,7 @@ func (o *options) register(c *cobra.Command) {
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe (see udptrace doctor)")
+	registerMetrics(f, &o.metrics)
 }
 
 // registerFilters adds the flags that select datagrams (shared with top).
@@ -75,11 +77,12 @@ type config struct {
 	count     uint64
 	duration  time.Duration
 	readyFile string
+	metrics   string // --metrics ADDR, or ""
 }
 
 func (o *options) config() (config, error) {
 	c := config{format: events.FormatText, count: o.count, duration: o.duration, readyFile: o.readyFile,
-		record: o.record, explain: o.explain}
+		record: o.record, explain: o.explain, metrics: o.metrics}
 	if o.json {
 		c.format = events.FormatJSON
 	}
@@ -140,6 +143,11 @@ func (o *options) config() (config, error) {
 	}
 	if c.loader.RingSize, err = parseSize(o.ringSize); err != nil {
 		return c, usagef("--ring-size %q: %v", o.ringSize, err)
+	}
+	if o.metrics != "" {
+		if err := checkMetricsAddr(o.metrics); err != nil {
+			return c, err
+		}
 	}
 	if c.ns, err = resolveNetns(o.netns); err != nil {
 		return c, usagef("--netns %q: %v", o.netns, err)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/udptrace/udptrace/internal/events"
 	"github.com/udptrace/udptrace/internal/loader"
+	"github.com/udptrace/udptrace/internal/metrics"
 )
 
 // topIdle is how many intervals a key may stay unchanged before top deletes
@@ -75,6 +77,7 @@ it full are counted as overflow and shown. Filters are those of udptrace.`,
 	f.DurationVarP(&o.duration, "duration", "d", 0, "stop after `D`")
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe")
+	registerMetrics(f, &o.metrics)
 	o.ringSize = "4K" // top streams nothing
 	return cmd
 }
@@ -86,11 +89,26 @@ type topRow struct {
 }
 
 func top(ctx context.Context, cfg config, interval time.Duration, rows int, stdout, stderr io.Writer) error {
+	var m *metrics.Metrics
+	if cfg.metrics != "" {
+		m = metrics.New(metrics.DefaultMaxPorts)
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopMetrics()
+		if err := startMetrics(mctx, cfg.metrics, m); err != nil {
+			return err
+		}
+	}
 	t, err := loader.Open(cfg.loader)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	var overflow atomic.Uint64 // as last read: no scrape reads a closed map
+	if m != nil {
+		m.SetBuildInfo(version, string(t.Backend))
+		m.SetSources(nil, overflow.Load)
+		fmt.Fprintf(stderr, "udptrace: serving Prometheus metrics at %s on %s\n", metrics.Path, cfg.metrics)
+	}
 	if cfg.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
@@ -125,10 +143,14 @@ func top(ctx context.Context, cfg config, interval time.Duration, rows int, stdo
 		if err != nil {
 			return err
 		}
+		overflow.Store(c.AggOverflow)
 		var list []topRow
 		var stale []loader.AggKey
 		for k, v := range cur {
 			d := sub(v, prev[k])
+			if m != nil {
+				observeTop(m, k, d)
+			}
 			if d.Datagrams == 0 {
 				idle[k]++
 				if idle[k] >= topIdle {
@@ -169,6 +191,22 @@ func top(ctx context.Context, cfg config, interval time.Duration, rows int, stdo
 		}
 		if final {
 			return nil
+		}
+	}
+}
+
+// observeTop adds one key's new datagrams to the metrics, by verdict.
+func observeTop(m *metrics.Metrics, k loader.AggKey, d loader.AggCounts) {
+	f := events.Family(k.Family)
+	for _, c := range []struct {
+		v events.ICMPVerdict
+		n uint64
+	}{
+		{events.ICMPSent, d.Sent}, {events.ICMPRateLimitedHost, d.RateLimited},
+		{events.ICMPNotSent, d.NotSent}, {events.ICMPUnknown, d.Unknown},
+	} {
+		if c.n > 0 {
+			m.Add(f, k.DPort, k.Netns, c.v, c.n)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/udptrace/udptrace/internal/snmp"
 	"github.com/udptrace/udptrace/internal/testutil"
@@ -115,4 +116,33 @@ func TestE2ETopOverflow(t *testing.T) {
 	if !strings.Contains(text, "OVERFLOW: 1 datagrams not counted") {
 		t.Errorf("the table does not show the overflow:\n%s", text)
 	}
+}
+
+// top --metrics: the counters follow the kernel's table, and overflow is
+// exported too.
+func TestE2ETopMetrics(t *testing.T) {
+	ns := testutil.NewNS(t)
+	const addr = "127.0.0.1:9478"
+	p := start(t, ns, "top", "--json", "--interval", "200ms", "--table-size", "2", "--metrics", addr, "--netns", ns.Path)
+	before := testutil.ReadCounters(t, ns)
+	d9 := ap("127.0.0.1:9")
+	for i := 1; i <= 3; i++ { // the third source overflows the 2-key table
+		testutil.Send(t, testutil.UDPSocket(t, ns, fmt.Sprintf("127.0.0.%d:0", i), d9, false), d9, 5, 1)
+	}
+	testutil.WaitDelta(t, ns, before, "Udp.NoPorts", 15)
+	series := fmt.Sprintf(`udptrace_noport_datagrams_total{family="ipv4",netns="%d",port="9"}`, ns.Inode)
+	sent := fmt.Sprintf(`udptrace_icmp_replies_total{family="ipv4",netns="%d",port="9",verdict="sent"}`, ns.Inode)
+	c := nsHTTP(ns)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := scrapeMetrics(c, addr)
+		if err == nil && m[series] == 10 && m[sent] == 10 && m["udptrace_aggregation_overflow_total"] == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics %v (err %v); want %s 10, %s 10, overflow 5", m, err, series, sent)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.stopOK(t)
 }

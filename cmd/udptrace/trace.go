@@ -15,6 +15,7 @@ import (
 
 	"github.com/udptrace/udptrace/internal/events"
 	"github.com/udptrace/udptrace/internal/loader"
+	"github.com/udptrace/udptrace/internal/metrics"
 	"github.com/udptrace/udptrace/internal/reconcile"
 	"github.com/udptrace/udptrace/internal/snmp"
 )
@@ -36,11 +37,31 @@ func takeSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
 }
 
 func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	// --metrics: listen first, so that a busy address fails at once; serve
+	// until trace returns (the drain after Ctrl-C included).
+	var m *metrics.Metrics
+	if cfg.metrics != "" {
+		m = metrics.New(metrics.DefaultMaxPorts)
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopMetrics()
+		if err := startMetrics(mctx, cfg.metrics, m); err != nil {
+			return err
+		}
+	}
+
 	t, err := loader.Open(cfg.loader)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	if m != nil {
+		m.SetBuildInfo(version, string(t.Backend))
+		m.SetSources(lostSource(t), nil)
+		defer func() { // before t.Close: no scrape reads a closed map
+			c, _ := t.Counters()
+			m.SetSources(func() uint64 { return c.Lost }, nil)
+		}()
+	}
 
 	if cfg.duration > 0 {
 		var cancel context.CancelFunc
@@ -100,11 +121,15 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if cfg.loader.Backend == loader.Auto {
 		chosen += " (auto)"
 	}
-	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s; backend %s: %s. Ctrl-C to stop.\n",
-		scope, chosen, strings.Join(t.Hooks, ", "))
+	// The ready line comes last: scripts may wait for it.
+	if m != nil {
+		fmt.Fprintf(stderr, "udptrace: serving Prometheus metrics at %s on %s\n", metrics.Path, cfg.metrics)
+	}
 	if !t.Delivery {
 		fmt.Fprintf(stderr, "udptrace: errors arriving back at local senders are not traced here: %s\n", t.NoDelivery)
 	}
+	fmt.Fprintf(stderr, "udptrace: ready: tracing UDP no-port drops in %s; backend %s: %s. Ctrl-C to stop.\n",
+		scope, chosen, strings.Join(t.Hooks, ", "))
 	if verbose {
 		for _, err := range t.Skipped {
 			fmt.Fprintf(stderr, "udptrace: backend %v\n", err)
@@ -190,6 +215,9 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				wg.Wait()
 				return fmt.Errorf("--record: %w", err)
 			}
+		}
+		if m != nil {
+			m.Observe(&ev)
 		}
 		if !datagram {
 			continue
@@ -284,6 +312,18 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 	}
 	return rep.WriteText(stderr)
+}
+
+// lostSource reads the tracer's count of events lost in the ring buffer
+// for --metrics (the metric keeps its last value should a read fail).
+func lostSource(t *loader.Tracer) func() uint64 {
+	return func() uint64 {
+		c, err := t.Counters()
+		if err != nil {
+			return 0
+		}
+		return c.Lost
+	}
 }
 
 // chainGrace is how long udptrace -c N waits, after the Nth datagram, for
