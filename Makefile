@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo generate check-generate deps test vet vmtest check clean vmlinux
+.PHONY: all build run demo generate check-generate deps test vet vmtest check clean vmlinux bench
 
 all: build
 
@@ -47,6 +47,13 @@ test:
 # and installs qemu on first use). Options: vmtest/matrix --help.
 vmtest:
 	GO="$(GO)" vmtest/matrix
+
+# What udptrace costs (root): a loopback flood to a closed port in a fresh
+# namespace, untraced and under udptrace top / --json / a non-matching filter /
+# bpftrace, interleaved; prints a table and checks the targets. Installs
+# bpftrace if missing. Options: ARGS="-n 100000 -repeats 3" (go run ./bench -h).
+bench: build
+	$(GO) run ./bench -udptrace ./udptrace -go "$(GO)" $(ARGS)
 
 check: deps check-generate vet build test vmtest
 

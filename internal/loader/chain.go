@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -124,37 +124,21 @@ func kernelSymbolRanges(names ...string) ([]symbolRange, error) {
 // mibIndexes are positions in the kernel's per-CPU ICMP MIBs; 0 is absent.
 type mibIndexes struct{ global4, host4, host6 uint32 }
 
-var (
-	mibOnce   sync.Once
-	mibResult mibIndexes
-)
-
 // ratelimitCounters finds ICMP_MIB_RATELIMITGLOBAL, ICMP_MIB_RATELIMITHOST
-// and ICMP6_MIB_RATELIMITHOST: values of anonymous enums, so the whole BTF
-// is searched (once, ~0.2 s).
-func ratelimitCounters(kernel *btf.Spec) mibIndexes {
-	mibOnce.Do(func() {
-		for typ, err := range kernel.All() {
-			if err != nil {
-				return
-			}
-			e, ok := typ.(*btf.Enum)
-			if !ok || e.Name != "" {
-				continue
-			}
-			for _, v := range e.Values {
-				switch v.Name {
-				case "ICMP_MIB_RATELIMITGLOBAL":
-					mibResult.global4 = uint32(v.Value)
-				case "ICMP_MIB_RATELIMITHOST":
-					mibResult.host4 = uint32(v.Value)
-				case "ICMP6_MIB_RATELIMITHOST":
-					mibResult.host6 = uint32(v.Value)
-				}
-			}
-		}
-	})
-	return mibResult
+// and ICMP6_MIB_RATELIMITHOST. They are values of anonymous enums in the
+// UAPI header linux/snmp.h, where entries are only ever appended: 28, 29 and
+// 6 in every kernel that has them (6.6+, 6.1.113+). Whether this one does
+// shows in /proc/net/snmp{,6}, which print them. (Searching the BTF for the
+// enums instead cost 0.2 s and tens of MiB.)
+func ratelimitCounters() mibIndexes {
+	var m mibIndexes
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil && bytes.Contains(b, []byte(" OutRateLimitGlobal OutRateLimitHost ")) {
+		m.global4, m.host4 = 28, 29
+	}
+	if b, err := os.ReadFile("/proc/net/snmp6"); err == nil && bytes.Contains(b, []byte("Icmp6OutRateLimitHost")) {
+		m.host6 = 6
+	}
+	return m
 }
 
 // primeProgram seeds the tracepoint backend's per-CPU rate-limit baselines.

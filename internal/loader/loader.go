@@ -277,7 +277,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 	if hasTracepoint(kernel, "sock_recv_length") && hasTracepoint(kernel, "sock_send_length") {
 		t.SyscallHook = "sock_recv_length"
 	}
-	mib := ratelimitCounters(kernel)
+	mib := ratelimitCounters()
 	t.RateLimits = mib.host4 != 0
 
 	spec, err := loadUdptrace()
