@@ -371,7 +371,8 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 	e->icmp = ICMP_UNKNOWN;
 	e->_pad[0] = e->_pad[1] = 0;
 	clear_chain_fields(e);
-	set_chain(e, ipid, head + th + sizeof(uh), (long)BPF_CORE_READ(skb, tail) - th - (long)sizeof(uh));
+	if (stream) /* top has no chains */
+		set_chain(e, ipid, head + th + sizeof(uh), (long)BPF_CORE_READ(skb, tail) - th - (long)sizeof(uh));
 	find_sender(e);
 	return true;
 }
@@ -517,11 +518,12 @@ static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct event
 			hit = m->sport == d->sport && m->dport == d->dport &&
 			      eq16(m->saddr, d->saddr) && eq16(m->daddr, d->daddr);
 	}
-	rl = ratelimited_since_baseline(net, d->family);
 	if (hit) {
+		/* The reply's hook already moved the baseline past it. */
 		m->ts = 0;
 		return ICMP_SENT;
 	}
+	rl = ratelimited_since_baseline(net, d->family);
 	if (rl)
 		return rl;
 	/* icmp:icmp_send fires after the rate limits: silence there is a
@@ -621,6 +623,18 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 	sk = BPF_CORE_READ(skb, sk);
 	if (!sk)
 		return;
+	/* Only UDP sockets send datagrams to record, and only ICMPv6 ones
+	 * replies to mark: one read spares TCP and the rest the header reads. */
+	switch (BPF_CORE_READ(sk, sk_protocol)) {
+	case IPPROTO_UDP:
+		break;
+	case IPPROTO_ICMPV6_:
+		if (proto == ETH_P_IPV6 && have_icmp6_hook)
+			break;
+		return;
+	default:
+		return;
+	}
 	head = BPF_CORE_READ(skb, head);
 	nh = BPF_CORE_READ(skb, network_header);
 	if (proto == ETH_P_IPV6) {

@@ -39,15 +39,19 @@ static __always_inline __u64 ptr_value(const void *p)
 static __always_inline __u64 this_cpu_offset(void)
 {
 	__u32 zero = 0;
-	void *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	__u64 *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
 	__u64 base = 0;
 
 	if (!mine)
 		return 0;
+	/* A CPU's offset never changes: its slot keeps it once computed. */
+	if (*mine)
+		return *mine;
 	if (bpf_probe_read_kernel(&base, sizeof(base),
 				  (void *)(ptr_value(&cpu_anchor) + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return 0;
-	return ptr_value(mine) - base;
+	*mine = ptr_value(mine) - base;
+	return *mine;
 }
 
 static __always_inline void read_ratelimits(struct net *net, __u8 family, struct rl_snap *s)
