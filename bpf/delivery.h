@@ -215,23 +215,79 @@ int BPF_PROG(sc_send_length, struct sock *sk, int ret)
 	return 0;
 }
 
-/* Before 6.3 there is no socket-level tracepoint with the result: look at
- * every syscall's exit, keep only -ECONNREFUSED from socket I/O calls. */
-SEC("raw_tp/sys_exit")
-int BPF_PROG(sc_sys_exit, struct pt_regs *regs, long ret)
+/* Before 6.3 there is no socket-level tracepoint with the result: the
+ * fentry and kprobe backends watch sock_recvmsg / sock_sendmsg return (every
+ * socket call of the host passes there). A raw tracepoint on sys_exit would
+ * do too, but attaching it deadlocked Debian's 5.10 under QEMU. */
+SEC("fexit/sock_recvmsg")
+int BPF_PROG(sc_fx_recvmsg, struct socket *sock, void *msg, int flags, int ret)
 {
-	unsigned long nr, fd;
-	struct sock *sk;
+	if (ret == -ECONNREFUSED_)
+		socket_call_returned(BPF_CORE_READ(sock, sk), ret);
+	return 0;
+}
 
-	if (ret != -ECONNREFUSED_)
-		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
-	if (!socket_io_call(nr))
-		return 0;
-	fd = BPF_CORE_READ(regs, di);
-	sk = fd_sock((struct task_struct *)bpf_get_current_task(), fd);
-	if (sk)
-		refused_call(sk, nr, fd);
+SEC("fexit/sock_sendmsg")
+int BPF_PROG(sc_fx_sendmsg, struct socket *sock, void *msg, int ret)
+{
+	if (ret == -ECONNREFUSED_)
+		socket_call_returned(BPF_CORE_READ(sock, sk), ret);
+	return 0;
+}
+
+/* kprobes: the socket, from entry to return, per thread (the call sleeps). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);   /* pid_tgid */
+	__type(value, __u64); /* struct sock * */
+} sock_calls SEC(".maps");
+
+static __always_inline void sock_call_enter(struct socket *sock)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
+
+	bpf_map_update_elem(&sock_calls, &id, &sk, BPF_ANY);
+}
+
+static __always_inline void sock_call_exit(int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *sk = bpf_map_lookup_elem(&sock_calls, &id);
+
+	if (!sk)
+		return;
+	if (ret == -ECONNREFUSED_)
+		socket_call_returned((struct sock *)*sk, ret);
+	bpf_map_delete_elem(&sock_calls, &id);
+}
+
+SEC("kprobe/sock_recvmsg")
+int BPF_KPROBE(sc_kp_recvmsg, struct socket *sock)
+{
+	sock_call_enter(sock);
+	return 0;
+}
+
+SEC("kretprobe/sock_recvmsg")
+int BPF_KRETPROBE(sc_kr_recvmsg, int ret) /* int: rax's upper half is undefined */
+{
+	sock_call_exit(ret);
+	return 0;
+}
+
+SEC("kprobe/sock_sendmsg")
+int BPF_KPROBE(sc_kp_sendmsg, struct socket *sock)
+{
+	sock_call_enter(sock);
+	return 0;
+}
+
+SEC("kretprobe/sock_sendmsg")
+int BPF_KRETPROBE(sc_kr_sendmsg, int ret)
+{
+	sock_call_exit(ret);
 	return 0;
 }
 

@@ -30,6 +30,24 @@ func functionDelivery(kernel *btf.Spec) string {
 	return ""
 }
 
+// syscallHook picks how backend b sees calls that return -ECONNREFUSED
+// (see Tracer.SyscallHook).
+func syscallHook(b Backend, kernel *btf.Spec) string {
+	if hasTracepoint(kernel, "sock_recv_length") && hasTracepoint(kernel, "sock_send_length") {
+		return "sock_recv_length"
+	}
+	if b == Tracepoint {
+		return ""
+	}
+	for _, fn := range []string{"sock_recvmsg", "sock_sendmsg"} {
+		var f *btf.Func
+		if kernel.TypeByName(fn, &f) != nil {
+			return ""
+		}
+	}
+	return "sock_recvmsg"
+}
+
 // symbolRange is a kernel function's text: [lo, hi).
 type symbolRange struct{ lo, hi uint64 }
 

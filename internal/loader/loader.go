@@ -95,7 +95,9 @@ type Tracer struct {
 	Delivery   bool
 	NoDelivery string
 	// SyscallHook names how calls that return -ECONNREFUSED are seen:
-	// "sock_recv_length" (the socket tracepoints, 6.3+) or "sys_exit".
+	// "sock_recv_length" (the socket tracepoints, 6.3+), "sock_recvmsg"
+	// (fexit or kretprobe on sock_recvmsg/sock_sendmsg, before 6.3), or ""
+	// (not seen: the tracepoint backend before 6.3).
 	SyscallHook string
 	// RateLimits reports whether the kernel counts rate-limited ICMP
 	// replies (6.6+, backported to 6.1.113), which the verdicts need.
@@ -273,10 +275,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		t.NoDelivery = functionDelivery(kernel)
 	}
 	t.Delivery = t.NoDelivery == ""
-	t.SyscallHook = "sys_exit"
-	if hasTracepoint(kernel, "sock_recv_length") && hasTracepoint(kernel, "sock_send_length") {
-		t.SyscallHook = "sock_recv_length"
-	}
+	t.SyscallHook = syscallHook(b, kernel)
 	mib := ratelimitCounters()
 	t.RateLimits = mib.host4 != 0
 
@@ -382,8 +381,10 @@ func (t *Tracer) uses(b Backend, name, section string) bool {
 	switch name {
 	case "sc_recv_length", "sc_send_length":
 		return t.SyscallHook == "sock_recv_length"
-	case "sc_sys_exit":
-		return t.SyscallHook == "sys_exit"
+	case "sc_fx_recvmsg", "sc_fx_sendmsg":
+		return t.SyscallHook == "sock_recvmsg" && b == FEntry
+	case "sc_kp_recvmsg", "sc_kr_recvmsg", "sc_kp_sendmsg", "sc_kr_sendmsg":
+		return t.SyscallHook == "sock_recvmsg" && b == Kprobe
 	}
 	ok := false
 	for _, prefix := range sections[b] {

@@ -211,6 +211,7 @@ const (
 	udptraceMapReports          = "reports"
 	udptraceMapRlBaselines      = "rl_baselines"
 	udptraceMapSenders          = "senders"
+	udptraceMapSockCalls        = "sock_calls"
 	udptraceMapSportSet         = "sport_set"
 	udptraceMapSrcSet           = "src_set"
 	udptraceMapWindows          = "windows"
@@ -245,9 +246,14 @@ const (
 	udptraceProgNetDevQueue     = "net_dev_queue"
 	udptraceProgPrimeRatelimits = "prime_ratelimits"
 	udptraceProgRawNetDevQueue  = "raw_net_dev_queue"
+	udptraceProgScFxRecvmsg     = "sc_fx_recvmsg"
+	udptraceProgScFxSendmsg     = "sc_fx_sendmsg"
+	udptraceProgScKpRecvmsg     = "sc_kp_recvmsg"
+	udptraceProgScKpSendmsg     = "sc_kp_sendmsg"
+	udptraceProgScKrRecvmsg     = "sc_kr_recvmsg"
+	udptraceProgScKrSendmsg     = "sc_kr_sendmsg"
 	udptraceProgScRecvLength    = "sc_recv_length"
 	udptraceProgScSendLength    = "sc_send_length"
-	udptraceProgScSysExit       = "sc_sys_exit"
 	udptraceVarAggregate        = "aggregate"
 	udptraceVarFilterComm       = "filter_comm"
 	udptraceVarFilterDport      = "filter_dport"
@@ -352,9 +358,14 @@ type udptraceProgramSpecs struct {
 	NetDevQueue     *ebpf.ProgramSpec `ebpf:"net_dev_queue"`
 	PrimeRatelimits *ebpf.ProgramSpec `ebpf:"prime_ratelimits"`
 	RawNetDevQueue  *ebpf.ProgramSpec `ebpf:"raw_net_dev_queue"`
+	ScFxRecvmsg     *ebpf.ProgramSpec `ebpf:"sc_fx_recvmsg"`
+	ScFxSendmsg     *ebpf.ProgramSpec `ebpf:"sc_fx_sendmsg"`
+	ScKpRecvmsg     *ebpf.ProgramSpec `ebpf:"sc_kp_recvmsg"`
+	ScKpSendmsg     *ebpf.ProgramSpec `ebpf:"sc_kp_sendmsg"`
+	ScKrRecvmsg     *ebpf.ProgramSpec `ebpf:"sc_kr_recvmsg"`
+	ScKrSendmsg     *ebpf.ProgramSpec `ebpf:"sc_kr_sendmsg"`
 	ScRecvLength    *ebpf.ProgramSpec `ebpf:"sc_recv_length"`
 	ScSendLength    *ebpf.ProgramSpec `ebpf:"sc_send_length"`
-	ScSysExit       *ebpf.ProgramSpec `ebpf:"sc_sys_exit"`
 }
 
 // udptraceMapSpecs contains maps before they are loaded into the kernel.
@@ -376,6 +387,7 @@ type udptraceMapSpecs struct {
 	Reports     *ebpf.MapSpec `ebpf:"reports"`
 	RlBaselines *ebpf.MapSpec `ebpf:"rl_baselines"`
 	Senders     *ebpf.MapSpec `ebpf:"senders"`
+	SockCalls   *ebpf.MapSpec `ebpf:"sock_calls"`
 	SportSet    *ebpf.MapSpec `ebpf:"sport_set"`
 	SrcSet      *ebpf.MapSpec `ebpf:"src_set"`
 	Windows     *ebpf.MapSpec `ebpf:"windows"`
@@ -451,6 +463,7 @@ type udptraceMaps struct {
 	Reports     *ebpf.Map `ebpf:"reports"`
 	RlBaselines *ebpf.Map `ebpf:"rl_baselines"`
 	Senders     *ebpf.Map `ebpf:"senders"`
+	SockCalls   *ebpf.Map `ebpf:"sock_calls"`
 	SportSet    *ebpf.Map `ebpf:"sport_set"`
 	SrcSet      *ebpf.Map `ebpf:"src_set"`
 	Windows     *ebpf.Map `ebpf:"windows"`
@@ -473,6 +486,7 @@ func (m *udptraceMaps) Close() error {
 		m.Reports,
 		m.RlBaselines,
 		m.Senders,
+		m.SockCalls,
 		m.SportSet,
 		m.SrcSet,
 		m.Windows,
@@ -549,9 +563,14 @@ type udptracePrograms struct {
 	NetDevQueue     *ebpf.Program `ebpf:"net_dev_queue"`
 	PrimeRatelimits *ebpf.Program `ebpf:"prime_ratelimits"`
 	RawNetDevQueue  *ebpf.Program `ebpf:"raw_net_dev_queue"`
+	ScFxRecvmsg     *ebpf.Program `ebpf:"sc_fx_recvmsg"`
+	ScFxSendmsg     *ebpf.Program `ebpf:"sc_fx_sendmsg"`
+	ScKpRecvmsg     *ebpf.Program `ebpf:"sc_kp_recvmsg"`
+	ScKpSendmsg     *ebpf.Program `ebpf:"sc_kp_sendmsg"`
+	ScKrRecvmsg     *ebpf.Program `ebpf:"sc_kr_recvmsg"`
+	ScKrSendmsg     *ebpf.Program `ebpf:"sc_kr_sendmsg"`
 	ScRecvLength    *ebpf.Program `ebpf:"sc_recv_length"`
 	ScSendLength    *ebpf.Program `ebpf:"sc_send_length"`
-	ScSysExit       *ebpf.Program `ebpf:"sc_sys_exit"`
 }
 
 func (p *udptracePrograms) Close() error {
@@ -587,9 +606,14 @@ func (p *udptracePrograms) Close() error {
 		p.NetDevQueue,
 		p.PrimeRatelimits,
 		p.RawNetDevQueue,
+		p.ScFxRecvmsg,
+		p.ScFxSendmsg,
+		p.ScKpRecvmsg,
+		p.ScKpSendmsg,
+		p.ScKrRecvmsg,
+		p.ScKrSendmsg,
 		p.ScRecvLength,
 		p.ScSendLength,
-		p.ScSysExit,
 	)
 }
 
