@@ -65,3 +65,20 @@ func startMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
 	}
 	return nil
 }
+
+// serveMetrics starts --metrics for a run: nil and a no-op stop when addr is
+// "". It listens before anything is loaded, so that a busy address fails at
+// once, and serves until stop, past ctx's cancellation (the drain after
+// Ctrl-C included).
+func serveMetrics(ctx context.Context, addr string) (m *metrics.Metrics, stop func(), err error) {
+	if addr == "" {
+		return nil, func() {}, nil
+	}
+	m = metrics.New(metrics.DefaultMaxPorts)
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	if err := startMetrics(mctx, addr, m); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return m, stop, nil
+}

@@ -89,15 +89,11 @@ type topRow struct {
 }
 
 func top(ctx context.Context, cfg config, interval time.Duration, rows int, stdout, stderr io.Writer) error {
-	var m *metrics.Metrics
-	if cfg.metrics != "" {
-		m = metrics.New(metrics.DefaultMaxPorts)
-		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopMetrics()
-		if err := startMetrics(mctx, cfg.metrics, m); err != nil {
-			return err
-		}
+	m, stopMetrics, err := serveMetrics(ctx, cfg.metrics)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	t, err := loader.Open(cfg.loader)
 	if err != nil {
 		return err

@@ -37,18 +37,11 @@ func takeSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
 }
 
 func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	// --metrics: listen first, so that a busy address fails at once; serve
-	// until trace returns (the drain after Ctrl-C included).
-	var m *metrics.Metrics
-	if cfg.metrics != "" {
-		m = metrics.New(metrics.DefaultMaxPorts)
-		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopMetrics()
-		if err := startMetrics(mctx, cfg.metrics, m); err != nil {
-			return err
-		}
+	m, stopMetrics, err := serveMetrics(ctx, cfg.metrics)
+	if err != nil {
+		return err
 	}
-
+	defer stopMetrics()
 	t, err := loader.Open(cfg.loader)
 	if err != nil {
 		return err
