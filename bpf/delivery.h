@@ -44,29 +44,29 @@ struct {
 	__type(value, struct event);
 } pending SEC(".maps");
 
-static __always_inline void error_reported(struct sock *sk)
+static __always_inline void error_reported(struct sock *sk, bool btf)
 {
 	__u32 zero = 0;
 	struct report *r;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+	if (KREAD(btf, sk, sk_protocol) != IPPROTO_UDP)
 		return;
 	r = bpf_map_lookup_elem(&reports, &zero);
 	if (!r)
 		return;
 	r->ts = bpf_ktime_get_ns();
 	r->sk = (__u64)sk;
-	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r->queued = BPF_CORE_READ(sk, sk_error_queue.qlen) > 0;
+	r->sport = KREAD(btf, sk, __sk_common.skc_num);
+	r->queued = KREAD(btf, sk, sk_error_queue.qlen) > 0;
 }
 
 /* Is skb (transport header at the ICMP header) a port-unreachable? */
-static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family)
+static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family, bool btf)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u8 tc[2];
 
-	if (bpf_probe_read_kernel(tc, sizeof(tc), head + BPF_CORE_READ(skb, transport_header)))
+	if (bpf_probe_read_kernel(tc, sizeof(tc), head + KREAD(btf, skb, transport_header)))
 		return false;
 	if (family == 4)
 		return tc[0] == ICMP_DEST_UNREACH_ && tc[1] == ICMP_PORT_UNREACH_;
@@ -75,11 +75,11 @@ static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family)
 
 /* The UDP error handler is done with the port-unreachable in skb, whose
  * data starts at the quoted IP header. */
-static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family)
+static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family, bool btf)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	unsigned char *q = BPF_CORE_READ(skb, data);
-	long avail = (long)BPF_CORE_READ(skb, tail) - (q - head);
+	long avail = (long)KREAD(btf, skb, tail) - (q - head);
 	struct sender_info *si;
 	struct report *r;
 	struct udphdr uh;
@@ -87,6 +87,8 @@ static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family)
 	__u32 zero = 0, l4;
 	__u16 ipid = 0;
 	__u64 sk = 0;
+	__u8 queued = 0;
+	bool want;
 
 	__builtin_memset(&e, 0, sizeof(e));
 	if (family == 4) {
@@ -116,18 +118,26 @@ static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family)
 	e.ulen = bpf_ntohs(uh.len);
 	e.kind = KIND_DELIVERY;
 	e.icmp = ICMP_SENT; /* it arrived */
-	e.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	e.netns = btf ? skb->dev->nd_net.net->ns.inum : BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	r = bpf_map_lookup_elem(&reports, &zero);
+	if (r && r->ts && bpf_ktime_get_ns() - r->ts < ICMP_MARK_MAX_AGE_NS && r->sport == e.sport) {
+		sk = r->sk;
+		queued = r->queued;
+	}
+	if (r)
+		r->ts = 0;
+	/* Its syscall record would have the same tuple: if the filters reject
+	 * this one, they reject that too. Nothing more to read. */
+	if (!cheap_wanted(&e))
+		return;
 	clear_chain_fields(&e);
 	set_chain(&e, ipid, q + l4 + sizeof(uh), avail - l4 - (long)sizeof(uh));
 	si = find_sender(&e);
 
-	r = bpf_map_lookup_elem(&reports, &zero);
-	if (r && r->ts && bpf_ktime_get_ns() - r->ts < ICMP_MARK_MAX_AGE_NS && r->sport == e.sport) {
-		e.outcome = r->queued ? OUT_QUEUED : OUT_REFUSED;
+	if (sk) {
+		e.outcome = queued ? OUT_QUEUED : OUT_REFUSED;
 		e.err = ECONNREFUSED_;
-		sk = r->sk;
 		e.sock_ino = sock_ino((struct sock *)sk);
-		r->ts = 0;
 	} else if (!si) {
 		e.outcome = OUT_UNKNOWN;
 	} else if (si->ino && sock_ino((struct sock *)si->sk) == si->ino) {
@@ -136,10 +146,13 @@ static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family)
 	} else {
 		e.outcome = OUT_NO_SOCKET;
 	}
-	fill_context(skb, &e);
-	if (sk)
+	want = task_wanted(&e);
+	if (!want && !sk)
+		return;
+	fill_context(skb, &e, btf);
+	if (sk) /* the template of the syscall record, wanted or not yet */
 		bpf_map_update_elem(&pending, &sk, &e, BPF_ANY);
-	if (wanted(&e))
+	if (want)
 		submit(&e, false);
 }
 
@@ -296,7 +309,7 @@ int BPF_KRETPROBE(sc_kr_sendmsg, int ret)
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(error_report, struct sock *sk)
 {
-	error_reported(sk);
+	error_reported(sk, true);
 	return 0;
 }
 
@@ -313,8 +326,8 @@ int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
 		family = 6;
 	else
 		return 0;
-	if (is_port_unreach(skb, family))
-		icmp_handled(skb, family);
+	if (is_port_unreach(skb, family, true))
+		icmp_handled(skb, family, true);
 	return 0;
 }
 
@@ -323,15 +336,15 @@ int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
 SEC("fentry/sock_def_error_report")
 int BPF_PROG(fe_error_report, struct sock *sk)
 {
-	error_reported(sk);
+	error_reported(sk, true);
 	return 0;
 }
 
 SEC("fexit/__udp4_lib_err")
 int BPF_PROG(fx_udp4_err, struct sk_buff *skb)
 {
-	if (is_port_unreach(skb, 4))
-		icmp_handled(skb, 4);
+	if (is_port_unreach(skb, 4, true))
+		icmp_handled(skb, 4, true);
 	return 0;
 }
 
@@ -339,7 +352,7 @@ SEC("fexit/icmpv6_notify")
 int BPF_PROG(fx_icmpv6_notify, struct sk_buff *skb, __u8 type, __u8 code)
 {
 	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
-		icmp_handled(skb, 6);
+		icmp_handled(skb, 6, true);
 	return 0;
 }
 
@@ -368,20 +381,20 @@ static __always_inline void err_exit(__u32 fam)
 		return;
 	skb = (struct sk_buff *)*slot;
 	*slot = 0;
-	icmp_handled(skb, fam == 0 ? 4 : 6);
+	icmp_handled(skb, fam == 0 ? 4 : 6, false);
 }
 
 SEC("kprobe/sock_def_error_report")
 int BPF_KPROBE(kp_error_report, struct sock *sk)
 {
-	error_reported(sk);
+	error_reported(sk, false);
 	return 0;
 }
 
 SEC("kprobe/__udp4_lib_err")
 int BPF_KPROBE(kp_udp4_err, struct sk_buff *skb)
 {
-	if (is_port_unreach(skb, 4))
+	if (is_port_unreach(skb, 4, false))
 		err_enter(0, skb);
 	return 0;
 }

@@ -246,6 +246,15 @@ static __always_inline bool addr_in(void *set, __u8 family, const __u8 *addr)
 	return bpf_map_lookup_elem(set, &key) != NULL;
 }
 
+/* A kernel field. Programs whose arguments are BTF-typed (tp_btf, fentry,
+ * fexit) load it directly: the verifier makes that one guarded load, where
+ * bpf_probe_read_kernel is a helper call costing tens of ns. kprobes and
+ * raw tracepoints have untyped pointers and must use the helper. btf is a
+ * constant at every call site, so the compiler keeps one branch. Not for
+ * pointers the program adds offsets to (skb->head): the verifier forbids
+ * arithmetic on such a loaded pointer, so those stay helper reads. */
+#define KREAD(btf, p, f) ((btf) ? (p)->f : BPF_CORE_READ(p, f))
+
 #define CHECKSUM_UNNECESSARY_ 1
 #define CHECKSUM_PARTIAL_ 3
 
@@ -318,14 +327,14 @@ static __always_inline void clear_chain_fields(struct event *e)
 /* Fills the datagram part of an event from a skb in the UDP receive path
  * (network and transport headers are set): addresses, ports, length, family,
  * and the receiving device's namespace. Returns false for anything but UDP
- * proper: TCP and UDP-Lite share the NO_SOCKET reason, not the counter. */
-static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool check_csum6)
+ * proper: TCP and UDP-Lite share the NO_SOCKET reason, not the counter.
+ * The costlier parts, for wanted datagrams only, are in finish_draft. */
+static __always_inline bool draft(struct sk_buff *skb, struct event *e, __u16 *ipid, bool check_csum6, bool btf)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 th = BPF_CORE_READ(skb, transport_header);
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	__u16 ipid = 0;
+	__u16 nh = KREAD(btf, skb, network_header);
+	__u16 th = KREAD(btf, skb, transport_header);
+	__u16 proto = bpf_ntohs(KREAD(btf, skb, protocol));
 	struct udphdr uh;
 
 	if (proto == ETH_P_IP) {
@@ -339,7 +348,7 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 		__builtin_memcpy(e->saddr, &iph.saddr, 4);
 		__builtin_memcpy(e->daddr, &iph.daddr, 4);
 		e->family = 4;
-		ipid = bpf_ntohs(iph.id);
+		*ipid = bpf_ntohs(iph.id);
 	} else if (proto == ETH_P_IPV6) {
 		struct inet6_skb_parm *cb = (void *)&skb->cb;
 		__u16 nhoff = BPF_CORE_READ(cb, nhoff);
@@ -356,6 +365,7 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 		if (bpf_probe_read_kernel(e->daddr, sizeof(e->daddr), head + nh + offsetof(struct ipv6hdr, daddr)))
 			return false;
 		e->family = 6;
+		*ipid = 0;
 	} else {
 		return false;
 	}
@@ -366,32 +376,56 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, bool che
 	e->sport = bpf_ntohs(uh.source);
 	e->dport = bpf_ntohs(uh.dest);
 	e->ulen = bpf_ntohs(uh.len);
-	e->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	e->netns = btf ? skb->dev->nd_net.net->ns.inum : BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 	e->kind = KIND_NOPORT;
 	e->icmp = ICMP_UNKNOWN;
 	e->_pad[0] = e->_pad[1] = 0;
-	clear_chain_fields(e);
-	if (stream) /* top has no chains */
-		set_chain(e, ipid, head + th + sizeof(uh), (long)BPF_CORE_READ(skb, tail) - th - (long)sizeof(uh));
-	find_sender(e);
 	return true;
 }
 
-/* The user's filters, applied before anything is queued. */
-static __always_inline bool wanted(const struct event *e)
+/* For a datagram the tuple filters want: its chain id (streaming only: top
+ * has no chains) and its local sender. */
+static __always_inline void finish_draft(struct sk_buff *skb, struct event *e, __u16 ipid, bool btf)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 th = KREAD(btf, skb, transport_header);
+
+	clear_chain_fields(e);
+	if (stream)
+		set_chain(e, ipid, head + th + sizeof(struct udphdr),
+			  (long)KREAD(btf, skb, tail) - th - (long)sizeof(struct udphdr));
+	find_sender(e);
+}
+
+/* The user's filters on a datagram's family, ports and addresses: what is
+ * known before its sender is looked up. */
+static __always_inline bool tuple_wanted(__u8 family, __u16 sport, __u16 dport, const __u8 *saddr,
+					 const __u8 *daddr)
+{
+	if (want_family && family != want_family)
+		return false;
+	if (filter_dport && !port_in(&dport_set, dport))
+		return false;
+	if (filter_sport && !port_in(&sport_set, sport))
+		return false;
+	if (filter_src && !addr_in(&src_set, family, saddr))
+		return false;
+	if (filter_dst && !addr_in(&dst_set, family, daddr))
+		return false;
+	return true;
+}
+
+/* ... and its namespace. */
+static __always_inline bool cheap_wanted(const struct event *e)
 {
 	if (target_netns && e->netns != target_netns)
 		return false;
-	if (want_family && e->family != want_family)
-		return false;
-	if (filter_dport && !port_in(&dport_set, e->dport))
-		return false;
-	if (filter_sport && !port_in(&sport_set, e->sport))
-		return false;
-	if (filter_src && !addr_in(&src_set, e->family, e->saddr))
-		return false;
-	if (filter_dst && !addr_in(&dst_set, e->family, e->daddr))
-		return false;
+	return tuple_wanted(e->family, e->sport, e->dport, e->saddr, e->daddr);
+}
+
+/* The rest of the user's filters, once the sender is known. */
+static __always_inline bool task_wanted(const struct event *e)
+{
 	/* A chain belongs to its sender and, for the syscall that got the
 	 * error, to the process that made it. */
 	if (filter_pid && !bpf_map_lookup_elem(&pid_set, &e->sender_pid) &&
@@ -403,15 +437,21 @@ static __always_inline bool wanted(const struct event *e)
 	return true;
 }
 
+/* The user's filters, applied before anything is queued. */
+static __always_inline bool wanted(const struct event *e)
+{
+	return cheap_wanted(e) && task_wanted(e);
+}
+
 /* The rest of an event, read only for events that will be queued: time,
  * device, and the task running the receive path. */
-static __always_inline void fill_context(struct sk_buff *skb, struct event *e)
+static __always_inline void fill_context(struct sk_buff *skb, struct event *e, bool btf)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct net_device *dev = KREAD(btf, skb, dev);
 	__u64 id = bpf_get_current_pid_tgid();
 
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->ifindex = BPF_CORE_READ(dev, ifindex);
+	e->ifindex = KREAD(btf, dev, ifindex);
 	bpf_core_read_str(e->ifname, sizeof(e->ifname), &dev->name);
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
@@ -504,7 +544,6 @@ static __always_inline bool eq16(const __u8 *a, const __u8 *b)
 
 static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct event *d)
 {
-	struct net *net = BPF_CORE_READ(skb, dev, nd_net.net);
 	__u32 key = d->family == 4 ? 0 : 1;
 	bool hooked = d->family == 4 ? have_icmp4_hook : have_icmp6_hook;
 	struct icmp_mark *m = bpf_map_lookup_elem(&icmp_marks, &key);
@@ -523,7 +562,7 @@ static __always_inline __u8 icmp_verdict(struct sk_buff *skb, const struct event
 		m->ts = 0;
 		return ICMP_SENT;
 	}
-	rl = ratelimited_since_baseline(net, d->family);
+	rl = ratelimited_since_baseline(skb->dev->nd_net.net, d->family, true);
 	if (rl)
 		return rl;
 	/* icmp:icmp_send fires after the rate limits: silence there is a
@@ -542,14 +581,19 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 		return 0;
 
 	struct event e;
+	__u16 ipid;
 	bool want;
 
-	if (!draft(skb, &e, true))
+	if (!draft(skb, &e, &ipid, true, true))
 		return 0;
 	e.icmp = icmp_verdict(skb, &e);
-	want = wanted(&e);
+	want = cheap_wanted(&e);
+	if (want) {
+		finish_draft(skb, &e, ipid, true);
+		want = task_wanted(&e);
+	}
 	if (want && stream)
-		fill_context(skb, &e);
+		fill_context(skb, &e, true);
 	account_and_submit(&e, want);
 	return 0;
 }
@@ -568,7 +612,7 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 		m->ts = bpf_ktime_get_ns();
 	}
 	/* This reply passed the limits: counters so far are not its drop's. */
-	ratelimited_since_baseline(BPF_CORE_READ(skb, dev, nd_net.net), 4);
+	ratelimited_since_baseline(skb->dev->nd_net.net, 4, true);
 	return 0;
 }
 
@@ -576,7 +620,7 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 
 /* ICMPv6 has no tracepoint: recognise the port-unreachable reply when it is
  * queued to a device, and park its quoted tuple for the drop that follows. */
-static __always_inline void mark_icmp6_reply(struct net *net, unsigned char *l4)
+static __always_inline void mark_icmp6_reply(struct net *net, unsigned char *l4, bool btf)
 {
 	struct {
 		__u8 type;
@@ -600,16 +644,16 @@ static __always_inline void mark_icmp6_reply(struct net *net, unsigned char *l4)
 	m->sport = bpf_ntohs(q.uh.source);
 	m->dport = bpf_ntohs(q.uh.dest);
 	m->ts = bpf_ktime_get_ns();
-	ratelimited_since_baseline(net, 6);
+	ratelimited_since_baseline(net, 6, btf);
 }
 
 /* A packet from a local socket is queued to a device. Runs for every
  * transmitted packet: it returns after two fields for anything that is not
  * IP from a local socket. UDP datagrams record their sender; ICMPv6
  * port-unreachable replies are parked for the tracepoint backend's verdict. */
-static __always_inline void on_dev_queue(struct sk_buff *skb)
+static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 {
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	__u16 proto = bpf_ntohs(KREAD(btf, skb, protocol));
 	struct flow_key k = {};
 	struct sender_info si, *old;
 	struct sock *sk;
@@ -620,12 +664,12 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return;
-	sk = BPF_CORE_READ(skb, sk);
+	sk = KREAD(btf, skb, sk);
 	if (!sk)
 		return;
 	/* Only UDP sockets send datagrams to record, and only ICMPv6 ones
 	 * replies to mark: one read spares TCP and the rest the header reads. */
-	switch (BPF_CORE_READ(sk, sk_protocol)) {
+	switch (KREAD(btf, sk, sk_protocol)) {
 	case IPPROTO_UDP:
 		break;
 	case IPPROTO_ICMPV6_:
@@ -636,14 +680,15 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 		return;
 	}
 	head = BPF_CORE_READ(skb, head);
-	nh = BPF_CORE_READ(skb, network_header);
+	nh = KREAD(btf, skb, network_header);
 	if (proto == ETH_P_IPV6) {
 		__u8 nexthdr;
 
 		if (bpf_probe_read_kernel(&nexthdr, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)))
 			return;
 		if (nexthdr == IPPROTO_ICMPV6_ && have_icmp6_hook) {
-			mark_icmp6_reply(BPF_CORE_READ(skb, dev, nd_net.net), head + nh + sizeof(struct ipv6hdr));
+			mark_icmp6_reply(btf ? skb->dev->nd_net.net : BPF_CORE_READ(skb, dev, nd_net.net),
+					 head + nh + sizeof(struct ipv6hdr), btf);
 			return;
 		}
 		if (nexthdr != IPPROTO_UDP)
@@ -663,10 +708,13 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 		__builtin_memcpy(k.daddr, &iph.daddr, 4);
 		k.family = 4;
 	}
-	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + BPF_CORE_READ(skb, transport_header)))
+	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + KREAD(btf, skb, transport_header)))
 		return;
 	k.sport = bpf_ntohs(uh.source);
 	k.dport = bpf_ntohs(uh.dest);
+	/* A flow the filters reject is never looked up: do not record it. */
+	if (!tuple_wanted(k.family, k.sport, k.dport, k.saddr, k.daddr))
+		return;
 	/* The same thread sending the same flow again (a retrying client, a
 	 * flood) is already known: skip the costlier checks and the update. */
 	id = bpf_get_current_pid_tgid();
@@ -693,7 +741,7 @@ static __always_inline void on_dev_queue(struct sk_buff *skb)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(net_dev_queue, struct sk_buff *skb)
 {
-	on_dev_queue(skb);
+	on_dev_queue(skb, true);
 	return 0;
 }
 
@@ -702,7 +750,7 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb)
 SEC("raw_tp/net_dev_queue")
 int BPF_PROG(raw_net_dev_queue, struct sk_buff *skb)
 {
-	on_dev_queue(skb);
+	on_dev_queue(skb, false);
 	return 0;
 }
 
@@ -745,22 +793,28 @@ static __always_inline void rcv_enter(__u32 fam, struct sk_buff *skb)
 	}
 }
 
-static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb)
+static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb, bool btf)
 {
+	__u16 ipid;
+
 	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
 
 	/* Only a reply to the datagram being received: netfilter's REJECT
 	 * also sends port-unreachable, but before UDP ever sees the skb. */
 	if (!w || w->state != WIN_OPEN || w->skb != (__u64)skb)
 		return;
-	if (!draft(skb, &w->ev, false)) {
+	if (!draft(skb, &w->ev, &ipid, false, btf)) {
 		w->state = WIN_IDLE;
 		return;
 	}
-	w->want = wanted(&w->ev);
+	w->want = cheap_wanted(&w->ev);
+	if (w->want) {
+		finish_draft(skb, &w->ev, ipid, btf);
+		w->want = task_wanted(&w->ev);
+	}
 	if (w->want && stream)
-		fill_context(skb, &w->ev);
-	w->net = (__u64)BPF_CORE_READ(skb, dev, nd_net.net);
+		fill_context(skb, &w->ev, btf);
+	w->net = (__u64)(btf ? skb->dev->nd_net.net : BPF_CORE_READ(skb, dev, nd_net.net));
 	read_ratelimits((struct net *)w->net, w->ev.family, &w->rl);
 	w->sent = 0;
 	w->state = WIN_NOPORT;
@@ -795,16 +849,16 @@ static __always_inline void rcv_exit(__u32 fam)
 	w->skb = 0;
 }
 
-static __always_inline void icmp4_send(struct sk_buff *skb, int type, int code)
+static __always_inline void icmp4_send(struct sk_buff *skb, int type, int code, bool btf)
 {
 	if (type == ICMP_DEST_UNREACH_ && code == ICMP_PORT_UNREACH_)
-		unreach_built(0, skb);
+		unreach_built(0, skb, btf);
 }
 
-static __always_inline void icmp6_send_(struct sk_buff *skb, int type, int code)
+static __always_inline void icmp6_send_(struct sk_buff *skb, int type, int code, bool btf)
 {
 	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
-		unreach_built(1, skb);
+		unreach_built(1, skb, btf);
 }
 
 /* icmp_glue_bits(from = struct icmp_bxm *), icmpv6_getfrag(from = struct
@@ -850,14 +904,14 @@ int BPF_PROG(fx_udp6_rcv)
 SEC("fentry/__icmp_send")
 int BPF_PROG(fe_icmp_send, struct sk_buff *skb, int type, int code)
 {
-	icmp4_send(skb, type, code);
+	icmp4_send(skb, type, code, true);
 	return 0;
 }
 
 SEC("fentry/icmp6_send")
 int BPF_PROG(fe_icmp6_send, struct sk_buff *skb, __u8 type, __u8 code)
 {
-	icmp6_send_(skb, type, code);
+	icmp6_send_(skb, type, code, true);
 	return 0;
 }
 
@@ -906,14 +960,14 @@ int BPF_KRETPROBE(kr_udp6_rcv)
 SEC("kprobe/__icmp_send")
 int BPF_KPROBE(kp_icmp_send, struct sk_buff *skb, int type, int code)
 {
-	icmp4_send(skb, type, code);
+	icmp4_send(skb, type, code, false);
 	return 0;
 }
 
 SEC("kprobe/icmp6_send")
 int BPF_KPROBE(kp_icmp6_send, struct sk_buff *skb, __u8 type, __u8 code)
 {
-	icmp6_send_(skb, type, code);
+	icmp6_send_(skb, type, code, false);
 	return 0;
 }
 

@@ -63,6 +63,12 @@ static __always_inline void read_ratelimits(struct net *net, __u8 family, struct
 		return;
 	if (family == 4 && mib_rl_host4) {
 		mib = (__u64)BPF_CORE_READ(net, mib.icmp_statistics) + off;
+		/* Neighbours in the MIB (as in every kernel so far) and in
+		 * rl_snap: one read for both. */
+		if (mib_rl_global4 && mib_rl_host4 == mib_rl_global4 + 1) {
+			bpf_probe_read_kernel(&s->global4, 16, (void *)(mib + mib_rl_global4 * 8));
+			return;
+		}
 		bpf_probe_read_kernel(&s->host4, 8, (void *)(mib + mib_rl_host4 * 8));
 		if (mib_rl_global4)
 			bpf_probe_read_kernel(&s->global4, 8, (void *)(mib + mib_rl_global4 * 8));
@@ -103,14 +109,15 @@ struct {
 
 /* Moves this CPU's baseline to now and returns the rate-limit verdict for
  * what moved since (0 when nothing did, or there was no baseline yet). */
-static __always_inline __u8 ratelimited_since_baseline(struct net *net, __u8 family)
+static __always_inline __u8 ratelimited_since_baseline(struct net *net, __u8 family, bool btf)
 {
-	__u64 key = (__u64)BPF_CORE_READ(net, ns.inum) << 8 | family;
 	struct rl_snap now, *base;
+	__u64 key;
 	__u8 v;
 
 	if (family == 4 ? !mib_rl_host4 : !mib_rl_host6)
 		return 0;
+	key = (__u64)KREAD(btf, net, ns.inum) << 8 | family;
 	read_ratelimits(net, family, &now);
 	base = bpf_map_lookup_elem(&rl_baselines, &key);
 	if (!base) {
@@ -146,8 +153,8 @@ int BPF_PROG(prime_ratelimits)
 		task = (struct task_struct *)bpf_get_current_task();
 		*net = (__u64)BPF_CORE_READ(task, nsproxy, net_ns);
 	}
-	ratelimited_since_baseline((struct net *)*net, 4);
-	ratelimited_since_baseline((struct net *)*net, 6);
+	ratelimited_since_baseline((struct net *)*net, 4, false);
+	ratelimited_since_baseline((struct net *)*net, 6, false);
 	return 0;
 }
 
