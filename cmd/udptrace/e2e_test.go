@@ -117,10 +117,20 @@ func start(t *testing.T, ns *testutil.NS, args ...string) *proc {
 // p.drain is closed.
 func startStalled(t *testing.T, ns *testutil.NS, args ...string) *proc {
 	t.Helper()
+	return startStalledEnv(t, ns, nil, args...)
+}
+
+// startStalledEnv is startStalled with env (KEY=VALUE) added to
+// udptrace's environment.
+func startStalledEnv(t *testing.T, ns *testutil.NS, env []string, args ...string) *proc {
+	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	args = append(withBackend(args...), "--ready-file", ready)
 	p := &proc{cmd: exec.Command(binary, args...),
 		drain: make(chan struct{}), lines: make(chan []string, 1)}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stderr = &p.stderr
 	var err error
 	if p.stdout, err = p.cmd.StdoutPipe(); err != nil {

@@ -30,6 +30,11 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A write to a closed pipe (udptrace | head -1) then fails with EPIPE
+	// instead of killing udptrace with SIGPIPE: it stops, detaches and
+	// prints the summary, as on Ctrl-C. (Notify, not Ignore: the demo's
+	// client processes must not inherit an ignored SIGPIPE.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))

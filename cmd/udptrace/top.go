@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -183,7 +185,10 @@ func top(ctx context.Context, cfg config, interval time.Duration, rows int, stdo
 			writeTopText(out, now, secs, c.AggOverflow, list, rows, term)
 		}
 		if err := out.Flush(); err != nil {
-			return err
+			if errors.Is(err, syscall.EPIPE) {
+				return nil // the reader has what it wanted (udptrace top | head)
+			}
+			return writeError("write to stdout", err)
 		}
 		if final {
 			return nil

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/udptrace/udptrace/internal/events"
 	"github.com/udptrace/udptrace/internal/loader"
@@ -100,11 +104,15 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		recPrinter = events.NewPrinter(recOut, events.FormatJSON, clock)
 		recPrinter.SetExplain(explain)
 	}
+	l := &eventLoop{out: out, printer: printer, recOut: recOut, recPrinter: recPrinter, record: cfg.record,
+		m: m, statsNS: cfg.ns.inode, count: cfg.count, chains: map[uint64]bool{}, stop: stopNow,
+		panicAfter: faultPanicAfter()}
+	// A stdout that refuses the header (udptrace | true) stops the run at
+	// once; the summary still follows.
 	if err := printer.Header(); err != nil {
-		return err
-	}
-	if err := out.Flush(); err != nil {
-		return err
+		l.outputFailed(err)
+	} else if err := out.Flush(); err != nil {
+		l.outputFailed(err)
 	}
 	scope := "all network namespaces"
 	if cfg.loader.TargetNetns != 0 {
@@ -152,16 +160,9 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		reportLost(t, stderr, done)
 	}()
 
-	var (
-		rec                         ringbuf.Record
-		ev                          events.Event
-		printed, printedNS, skipped uint64
-		decodeErrs                  uint64
-		firstDecodeErr              error
-		statsNS                     = cfg.ns.inode
-		countReached                bool
-		chains                      = map[uint64]bool{} // of the datagrams printed, under -c
-	)
+	// Every way out of this loop (a signal, -c, --duration, an output that
+	// fails, a ring that cannot be read, a panic) goes on to the summary.
+	var rec ringbuf.Record
 	t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
 	for {
 		err := t.Reader.ReadInto(&rec)
@@ -173,87 +174,21 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			continue
 		}
 		if err != nil {
-			stopNow()
-			close(done)
-			wg.Wait()
-			return fmt.Errorf("read ring buffer: %w", err)
+			l.fail(fmt.Errorf("read ring buffer: %w", err))
+			break
 		}
-		if err := events.Decode(rec.RawSample, &ev); err != nil {
-			if decodeErrs == 0 {
-				firstDecodeErr = err
-			}
-			decodeErrs++
-			continue
-		}
-		datagram := ev.Kind == events.KindNoPort
-		if countReached {
-			// After -c datagrams, only the rest of their chains.
-			if datagram && ev.Netns == statsNS {
-				skipped++
-			}
-			if datagram || !chains[ev.Chain] {
-				continue
-			}
-		}
-		if err := printer.Event(&ev); err != nil {
-			stopNow()
-			close(done)
-			wg.Wait()
-			return fmt.Errorf("write event: %w", err)
-		}
-		if recPrinter != nil {
-			if err := recPrinter.Event(&ev); err != nil {
-				stopNow()
-				close(done)
-				wg.Wait()
-				return fmt.Errorf("--record: %w", err)
-			}
-		}
-		if m != nil {
-			m.Observe(&ev)
-		}
-		if !datagram {
-			continue
-		}
-		printed++
-		if ev.Netns == statsNS {
-			printedNS++
-		}
-		if cfg.count > 0 {
-			chains[ev.Chain] = true
-			if printed == cfg.count {
-				// The error comes back, and the client's call returns
-				// it, within microseconds to milliseconds.
-				countReached = true
-				time.AfterFunc(chainGrace, stopNow)
-			}
-		}
+		l.handle(&rec)
 		// Flush when the ring is idle: cheap while flooding, prompt when not.
 		if rec.Remaining == 0 {
 			t.Reader.SetDeadline(time.Now().Add(loader.PollInterval))
-			if err := out.Flush(); err != nil {
-				stopNow()
-				close(done)
-				wg.Wait()
-				return fmt.Errorf("write event: %w", err)
-			}
-			if recOut != nil {
-				if err := recOut.Flush(); err != nil {
-					stopNow()
-					close(done)
-					wg.Wait()
-					return fmt.Errorf("--record: %w", err)
-				}
-			}
+			l.flush()
 		}
 	}
 	close(done)
 	wg.Wait()
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	if decodeErrs > 0 {
-		fmt.Fprintf(stderr, "udptrace: %d malformed records skipped (first: %v)\n", decodeErrs, firstDecodeErr)
+	l.flush()
+	if l.decodeErrs > 0 {
+		fmt.Fprintf(stderr, "udptrace: %d malformed records skipped (first: %v)\n", l.decodeErrs, l.firstDecodeErr)
 	}
 
 	final, err := t.Counters()
@@ -266,10 +201,10 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	delta := snmp.Sub(after.snmp, before.snmp)
 	rep := reconcile.Reconcile(reconcile.Input{
 		Duration:            time.Since(start),
-		Netns:               statsNS,
-		Printed:             printed,
-		PrintedNS:           printedNS,
-		Unprinted:           skipped,
+		Netns:               l.statsNS,
+		Printed:             l.printed,
+		PrintedNS:           l.printedNS,
+		Unprinted:           l.skipped,
 		Lost:                final.Lost,
 		LostNS:              final.LostNS,
 		PassedNS:            final.PassedNS,
@@ -290,21 +225,196 @@ func trace(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		RateLimitsKnown:     t.RateLimits,
 	})
 	line := append(rep.AppendJSON(nil), '\n')
-	if cfg.format == events.FormatJSON {
+	if cfg.format == events.FormatJSON && l.outErr == nil {
 		if _, err := stdout.Write(line); err != nil {
-			return err
+			l.outputFailed(err)
 		}
 	}
-	if recOut != nil {
+	if recOut != nil && l.recErr == nil {
 		recOut.Write(line)
 		if err := recOut.Flush(); err != nil {
-			return fmt.Errorf("--record: %w", err)
-		}
-		if err := recFile.Close(); err != nil {
-			return fmt.Errorf("--record: %w", err)
+			l.recordFailed(err)
+		} else if err := recFile.Close(); err != nil {
+			l.recordFailed(err)
 		}
 	}
-	return rep.WriteText(stderr)
+	werr := rep.WriteText(stderr)
+	switch {
+	case l.failure == errStdoutClosed:
+		return nil // the reader has what it wanted (udptrace | head)
+	case l.failure != nil:
+		return l.failure
+	case errors.Is(werr, syscall.EPIPE):
+		return nil
+	}
+	return werr
+}
+
+// errStdoutClosed ends a run whose stdout's reader went away (EPIPE, as in
+// udptrace | head -1): udptrace stops as on Ctrl-C, prints the summary on
+// stderr and exits 0.
+var errStdoutClosed = errors.New("stdout was closed by its reader")
+
+// eventLoop is the state of trace's reading loop: where records go, and
+// what it counted for the summary.
+type eventLoop struct {
+	out, recOut         *bufio.Writer
+	printer, recPrinter *events.Printer
+	record              string // --record's path
+	m                   *metrics.Metrics
+	stop                func() // ends the run: detach, drain, summary
+	statsNS             uint32
+	count               uint64 // -c
+	panicAfter          uint64 // see faultEnv
+
+	ev                          events.Event
+	printed, printedNS, skipped uint64
+	decodeErrs                  uint64
+	firstDecodeErr              error
+	countReached                bool
+	chains                      map[uint64]bool // of the datagrams printed, under -c
+
+	// failure is the first error that stopped the run (outErr, recErr:
+	// stdout's and --record's, a ring read, a panic); after it the loop
+	// drains the ring, printing nothing.
+	failure, outErr, recErr error
+}
+
+// handle decodes one record and prints it. Once the run is stopping, after
+// -c N, only the rest of the printed datagrams' chains are printed, and
+// after a failure nothing is; either way the datagrams of the reconciled
+// namespace are still counted (unprinted), so the summary accounts for each.
+// A panic (a bug decoding or formatting a record) is a failure like an
+// output error: the run stops, the ring is drained, the summary printed,
+// and the panic returned with its stack.
+func (l *eventLoop) handle(rec *ringbuf.Record) {
+	ours := false // a datagram of the reconciled namespace, not yet counted
+	defer func() {
+		if r := recover(); r != nil {
+			if ours {
+				l.skipped++
+			}
+			l.fail(fmt.Errorf("internal error: panic while handling a record: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	ev := &l.ev
+	if err := events.Decode(rec.RawSample, ev); err != nil {
+		if l.decodeErrs == 0 {
+			l.firstDecodeErr = err
+		}
+		l.decodeErrs++
+		return
+	}
+	datagram := ev.Kind == events.KindNoPort
+	ours = datagram && ev.Netns == l.statsNS
+	if l.failure != nil || l.countReached {
+		if ours {
+			l.skipped++
+		}
+		if l.failure != nil || datagram || !l.chains[ev.Chain] {
+			return
+		}
+	}
+	if l.panicAfter > 0 && l.printed >= l.panicAfter {
+		panic(fmt.Sprintf("fault injected by %s=panic-after-%d", faultEnv, l.panicAfter))
+	}
+	if err := l.printer.Event(ev); err != nil {
+		if ours {
+			l.skipped++
+		}
+		l.outputFailed(err)
+		return
+	}
+	if l.recPrinter != nil && l.recErr == nil {
+		if err := l.recPrinter.Event(ev); err != nil {
+			l.recordFailed(err) // the record is on stdout: printed
+		}
+	}
+	if l.m != nil {
+		l.m.Observe(ev)
+	}
+	if !datagram {
+		return
+	}
+	l.printed++
+	if ours {
+		l.printedNS++
+		ours = false
+	}
+	if l.count > 0 {
+		l.chains[ev.Chain] = true
+		if l.printed == l.count {
+			// The error comes back, and the client's call returns
+			// it, within microseconds to milliseconds.
+			l.countReached = true
+			time.AfterFunc(chainGrace, l.stop)
+		}
+	}
+}
+
+// flush writes out what the printers hold, unless their output failed.
+func (l *eventLoop) flush() {
+	if l.outErr == nil {
+		if err := l.out.Flush(); err != nil {
+			l.outputFailed(err)
+		}
+	}
+	if l.recOut != nil && l.recErr == nil {
+		if err := l.recOut.Flush(); err != nil {
+			l.recordFailed(err)
+		}
+	}
+}
+
+// fail stops the run for err, the first failure; later ones only follow
+// from it.
+func (l *eventLoop) fail(err error) {
+	if l.failure == nil {
+		l.failure = err
+		l.stop()
+	}
+}
+
+// outputFailed: writing to stdout failed. EPIPE means its reader went away,
+// which ends the run quietly.
+func (l *eventLoop) outputFailed(err error) {
+	l.outErr = err
+	if errors.Is(err, syscall.EPIPE) {
+		l.fail(errStdoutClosed)
+		return
+	}
+	l.fail(writeError("write to stdout", err))
+}
+
+func (l *eventLoop) recordFailed(err error) {
+	l.recErr = err
+	l.fail(writeError("--record "+l.record, err))
+}
+
+// writeError names the output that failed and, when the cause is one, the
+// errno, e.g. "--record /mnt/x.jsonl: write /mnt/x.jsonl: no space left on
+// device (ENOSPC)".
+func writeError(what string, err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && unix.ErrnoName(errno) != "" {
+		return fmt.Errorf("%s: %w (%s)", what, err, unix.ErrnoName(errno))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// faultEnv injects a fault, for the tests of what udptrace does when its
+// event loop panics (faults_test.go): UDPTRACE_FAULT=panic-after-N makes the
+// loop panic on the first record it would print after N datagrams. It is
+// read here only, once per run; it is not a user-facing setting.
+const faultEnv = "UDPTRACE_FAULT"
+
+func faultPanicAfter() uint64 {
+	n, ok := strings.CutPrefix(os.Getenv(faultEnv), "panic-after-")
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseUint(n, 10, 64)
+	return v
 }
 
 // lostSource reads the tracer's count of events lost in the ring buffer

@@ -23,7 +23,7 @@ type Input struct {
 
 	Printed   uint64 // events printed, every namespace
 	PrintedNS uint64 // of those, from Netns
-	Unprinted uint64 // captured after -c was reached, from Netns
+	Unprinted uint64 // captured, not printed (after -c, or once an output failed), from Netns
 	Lost      uint64 // ring buffer full, every namespace
 	LostNS    uint64
 	PassedNS  uint64 // passed the filters in Netns (printed + unprinted + lost)
@@ -76,7 +76,7 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "--- udptrace summary: %s, reconciled in netns %d ---\n", r.Duration.Round(time.Millisecond), r.Netns)
 	fmt.Fprintf(&b, "events printed: %d (%d from this netns)", r.Printed, r.PrintedNS)
 	if r.Unprinted > 0 {
-		fmt.Fprintf(&b, ", %d more captured after the -c limit", r.Unprinted)
+		fmt.Fprintf(&b, ", %d more captured but not printed (after the -c limit, or once output stopped)", r.Unprinted)
 	}
 	fmt.Fprintf(&b, "; lost in the ring buffer: %d (%d from this netns)\n", r.Lost, r.LostNS)
 	fmt.Fprintf(&b, "  %-24s %10s %12s\n", "kernel counter", "delta", "udptrace saw")
