@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo generate check-generate deps test vet vmtest check clean vmlinux bench
+.PHONY: all build run demo generate check-generate deps test vet fuzz vmtest check clean vmlinux bench
 
 all: build
 
@@ -42,6 +42,22 @@ vet:
 test:
 	$(GO) test -count=1 ./...
 
+# Every fuzz target for FUZZTIME (go test -fuzz takes one target at a time):
+# the event decoder, replay's JSON reader and string escaping, the filter
+# parsers, and the command line's (sizes, pids, the whole configuration). A
+# crasher is saved under the package's testdata/fuzz/FuzzX/: fix it and
+# commit the file, which then runs with every go test.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/events
+	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/events
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/events
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePorts$$' -fuzztime $(FUZZTIME) ./internal/filter
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePrefix$$' -fuzztime $(FUZZTIME) ./internal/filter
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./cmd/udptrace
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePIDFlags$$' -fuzztime $(FUZZTIME) ./cmd/udptrace
+	$(GO) test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) ./cmd/udptrace
+
 # The kernel x backend matrix: the loader and end-to-end tests once per BPF
 # backend inside Debian 5.10, 6.1 and 6.12 under QEMU (root: fetches kernels
 # and installs qemu on first use). Options: vmtest/matrix --help.
@@ -55,7 +71,7 @@ vmtest:
 bench: build
 	$(GO) run ./bench -udptrace ./udptrace -go "$(GO)" $(ARGS)
 
-check: deps check-generate vet build test vmtest
+check: deps check-generate vet build test fuzz vmtest
 
 clean:
 	rm -f udptrace

@@ -47,6 +47,12 @@ made is gone when it exits, also on Ctrl-C. Needs root; no network.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pause < 0 {
+				return usagef("--pause %v: want a duration of 0 or more, e.g. 2s", pause)
+			}
+			if noPause && cmd.Flags().Changed("pause") {
+				return usagef("--no-pause and --pause together: give one")
+			}
 			b, err := loader.ParseBackend(backend)
 			if err != nil {
 				return usagef("--backend: %v", err)
@@ -89,7 +95,12 @@ func newDemoClientCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:    demoClientCmd + " MODE ADDR [N]",
 		Hidden: true,
-		Args:   cobra.RangeArgs(2, 3),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 || len(args) > 3 {
+				return usagef("%s wants MODE ADDR [N], got %d arguments", demoClientCmd, len(args))
+			}
+			return nil
+		},
 		RunE: func(_ *cobra.Command, args []string) error {
 			return demo.RunClient(args, stdout)
 		},

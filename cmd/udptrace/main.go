@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/udptrace/udptrace/internal/loader"
 )
@@ -20,13 +22,21 @@ import (
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
 
-// usageError is bad input from the user: exit code 2.
-type usageError struct{ err error }
+// usageError is bad input from the user: exit code 2, and one line on
+// stderr.
+type usageError struct {
+	err error
+	cmd string // the command whose --help to point to, e.g. "udptrace top"
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+func usagef(format string, a ...any) error { return usageError{err: fmt.Errorf(format, a...)} }
+
+// oneLine escapes the line breaks a message may hold (from a flag's value,
+// a file name), so that it stays one line.
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -50,7 +60,10 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "udptrace: %v (see udptrace --help)\n", err)
+		if ue.cmd == "" {
+			ue.cmd = "udptrace"
+		}
+		fmt.Fprintf(stderr, "udptrace: %s (see %s --help)\n", oneLine.Replace(err.Error()), ue.cmd)
 		return 2
 	}
 	fmt.Fprintf(stderr, "udptrace: %v\n", err)
@@ -67,11 +80,19 @@ var verbose bool
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if ue, ok := err.(usageError); ok && ue.cmd == "" && cmd != nil {
+		ue.cmd = cmd.CommandPath()
+		return ue
+	}
+	return err
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	var o options
+	var (
+		o           options
+		showVersion bool
+	)
 	root := &cobra.Command{
 		Use:   "udptrace [flags]",
 		Short: "Trace UDP datagrams dropped because no socket listens on their port",
@@ -98,16 +119,16 @@ not the owner of anything.`,
   sudo udptrace --netns blue -d 30s    # namespace "blue" (ip netns) for 30 seconds
   sudo udptrace --comm dig             # chains of dig: its datagrams and its ECONNREFUSED
   sudo udptrace --json | jq -c 'select(.kind=="noport" and .icmp!="sent")'`,
-		Version: version,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unexpected argument %q: filters are flags, e.g. --port 53", args[0])
-			}
-			return nil
-		},
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Args:              rootArgs,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return checkEmptyFlags(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				_, err := fmt.Fprintf(stdout, "udptrace version %s\n", version)
+				return err
+			}
+			o.changed = cmd.Flags().Changed
 			cfg, err := o.config()
 			if err != nil {
 				return err
@@ -117,12 +138,83 @@ not the owner of anything.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err: err} })
+	root.SetHelpCommand(newHelpCmd(root))
+	root.SuggestionsMinimumDistance = 2
 	o.register(root)
 	root.AddCommand(newDoctorCmd(stdout))
 	root.AddCommand(newReplayCmd(stdout, stderr))
 	root.AddCommand(newDemoCmd(stdout), newDemoClientCmd(stdout))
 	root.AddCommand(newTopCmd(stdout, stderr))
+	strictCompletion(root)
 	root.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verifier's full log when a program is rejected")
+	// Not cobra's Version: that one prints the version before the
+	// arguments are checked (udptrace --version extra: exit 0).
+	root.Flags().BoolVar(&showVersion, "version", false, "print udptrace's version")
 	return root
+}
+
+// rootArgs refuses udptrace's positional arguments: a command it does not
+// have, or a filter written without its flag.
+func rootArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		return usagef("unknown command %q: did you mean %s?", args[0], strings.Join(s, " or "))
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return usagef("unknown command or argument %q: filters are flags, e.g. --port 53; the commands are %s", args[0], strings.Join(names, ", "))
+}
+
+// newHelpCmd is udptrace help [COMMAND]: cobra's, except that a command that
+// does not exist is a usage error rather than the root's help and exit 0.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{err: fmt.Errorf("help: no command %q", strings.Join(args, " ")), cmd: root.Name()}
+			}
+			return c.Help()
+		},
+	}
+}
+
+// checkEmptyFlags refuses a string flag given an empty value (--netns "",
+// --backend "", --record ""): each wants a value, and an empty one is
+// most likely an unset shell variable. (The list flags, --port and the
+// others, refuse empty items themselves.)
+func checkEmptyFlags(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err == nil && f.Value.Type() == "string" && f.Value.String() == "" {
+			err = usagef("--%s: empty value", f.Name)
+		}
+	})
+	return err
+}
+
+// strictCompletion makes cobra's completion command refuse a shell it does
+// not know (it would print its help and exit 0).
+func strictCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = func(_ *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usagef("completion: no shell %q (want bash, zsh, fish or powershell)", args[0])
+				}
+				return nil
+			}
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		}
+	}
 }

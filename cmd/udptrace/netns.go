@@ -43,17 +43,29 @@ func resolveNetns(arg string) (netnsRef, error) {
 }
 
 // nsInode returns the inode of a network namespace file, refusing files that
-// are not namespaces.
+// are not namespaces, and namespaces of another type (/proc/PID/ns/mnt).
+// Only a namespace file is opened: whatever path it is given, it opens no
+// device or FIFO.
 func nsInode(path string) (uint32, error) {
 	var fs unix.Statfs_t
 	if err := unix.Statfs(path, &fs); err != nil {
 		return 0, err
 	}
 	if fs.Type != unix.NSFS_MAGIC {
-		return 0, fmt.Errorf("%s is not a namespace file", path)
+		return 0, fmt.Errorf("%q is not a namespace file", path)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	// NS_GET_NSTYPE (Linux 4.11): earlier kernels answer ENOTTY, and the
+	// namespace is taken to be a network one.
+	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err == nil && t != unix.CLONE_NEWNET {
+		return 0, fmt.Errorf("%q is a namespace, but not a network namespace", path)
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
 	}
 	return uint32(st.Ino), nil

@@ -35,7 +35,13 @@ type options struct {
 	ringSize      string
 	backend       string
 	metrics       string
+	// changed tells whether a flag was on the command line (for the
+	// values whose default means "unset"); nil: none was.
+	changed func(name string) bool
 }
+
+// explicit tells whether the flag name was given on the command line.
+func (o *options) explicit(name string) bool { return o.changed != nil && o.changed(name) }
 
 func (o *options) register(c *cobra.Command) {
 	f := c.Flags()
@@ -61,8 +67,8 @@ func (o *options) registerFilters(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.dst, "dst", nil, "destination `ADDR|CIDR`, IPv4 or IPv6 (repeatable)")
 	f.StringArrayVar(&o.pids, "pid", nil, "only chains of process `PID`: datagrams it sent, and its calls that got ECONNREFUSED (repeatable, or comma-separated)")
 	f.StringArrayVar(&o.comms, "comm", nil, "only chains of tasks named `NAME`, as --pid (its first 15 bytes, as the kernel keeps; repeatable)")
-	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only")
-	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only")
+	f.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 only (not with -6; without either, both families)")
+	f.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 only (not with -4)")
 	f.StringVar(&o.netns, "netns", "", "only this network namespace: a `NAME` under /var/run/netns, a path such as /proc/PID/ns/net, or an inode number")
 }
 
@@ -102,41 +108,31 @@ func (o *options) config() (config, error) {
 	if c.loader.Dst, err = parsePrefixFlags("--dst", o.dst); err != nil {
 		return c, err
 	}
-	for _, v := range o.pids {
-		for _, item := range strings.Split(v, ",") {
-			n, err := strconv.ParseUint(strings.TrimSpace(item), 10, 32)
-			if err != nil || n == 0 {
-				return c, usagef("--pid: %q is not a process id (a positive number)", item)
-			}
-			c.loader.PIDs = append(c.loader.PIDs, uint32(n))
-		}
+	if c.loader.PIDs, err = parsePIDFlags(o.pids); err != nil {
+		return c, err
 	}
-	for _, v := range o.comms {
-		if v == "" {
-			return c, usagef("--comm: empty name")
-		}
-		if len(v) > 15 {
-			v = v[:15] // the kernel's TASK_COMM_LEN - 1
-		}
-		c.loader.Comms = append(c.loader.Comms, v)
+	if c.loader.Comms, err = parseCommFlags(o.comms); err != nil {
+		return c, err
 	}
 	switch {
 	case o.ipv4 && o.ipv6:
-		// Both families: same as neither.
+		return c, usagef("-4/--ipv4 and -6/--ipv6 together: give one family, or neither for both")
 	case o.ipv4:
 		c.loader.Family = 4
 	case o.ipv6:
 		c.loader.Family = 6
 	}
-	if c.loader.Family != 0 {
-		for _, p := range append(append([]netip.Prefix{}, c.loader.Src...), c.loader.Dst...) {
-			if (c.loader.Family == 4) != p.Addr().Is4() {
-				return c, usagef("--src/--dst %s can never match with -%d", p, c.loader.Family)
-			}
-		}
+	if err := checkFamily("--src", c.loader.Src, c.loader.Family); err != nil {
+		return c, err
 	}
-	if o.duration < 0 {
-		return c, usagef("--duration %s: want a positive duration such as 30s", o.duration)
+	if err := checkFamily("--dst", c.loader.Dst, c.loader.Family); err != nil {
+		return c, err
+	}
+	if o.duration < 0 || o.duration == 0 && o.explicit("duration") {
+		return c, usagef("--duration %s: want a positive duration such as 30s (without -d, until Ctrl-C)", o.duration)
+	}
+	if o.count == 0 && o.explicit("count") {
+		return c, usagef("--count 0: want at least 1 (without -c, until Ctrl-C)")
 	}
 	if c.loader.Backend, err = loader.ParseBackend(o.backend); err != nil {
 		return c, usagef("--backend: %v", err)
@@ -238,6 +234,9 @@ func parsePrefixFlags(flag string, values []string) ([]netip.Prefix, error) {
 	var all []netip.Prefix
 	for _, v := range values {
 		for _, item := range strings.Split(v, ",") {
+			if strings.TrimSpace(item) == "" {
+				return nil, usagef("%s: %q: empty item (want ADDR or CIDR, e.g. 10.0.0.0/8,fd00::/64)", flag, v)
+			}
 			p, err := filter.ParsePrefix(item)
 			if err != nil {
 				return nil, usagef("%s: %v", flag, err)
@@ -248,7 +247,54 @@ func parsePrefixFlags(flag string, values []string) ([]netip.Prefix, error) {
 	return all, nil
 }
 
-// parseSize parses "8M", "512K", "4194304".
+// checkFamily refuses a prefix of flag that -4 or -6 (family 4 or 6; 0 for
+// neither) keeps from ever matching.
+func checkFamily(flag string, prefixes []netip.Prefix, family uint8) error {
+	for _, p := range prefixes {
+		if family != 0 && (family == 4) != p.Addr().Is4() {
+			return usagef("%s %s can never match with -%d (IPv%d only)", flag, p, family, family)
+		}
+	}
+	return nil
+}
+
+// parsePIDFlags parses the --pid values: process ids, each value a
+// comma-separated list.
+func parsePIDFlags(values []string) ([]uint32, error) {
+	var all []uint32
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(item), 10, 32)
+			if err != nil || n == 0 {
+				return nil, usagef("--pid: %q is not a process id (a positive number)", item)
+			}
+			all = append(all, uint32(n))
+		}
+	}
+	return all, nil
+}
+
+// parseCommFlags parses the --comm values: task names, cut to the 15
+// bytes the kernel keeps (TASK_COMM_LEN - 1).
+func parseCommFlags(values []string) ([]string, error) {
+	var all []string
+	for _, v := range values {
+		if v == "" {
+			return nil, usagef("--comm: empty name")
+		}
+		if len(v) > 15 {
+			v = v[:15]
+		}
+		all = append(all, v)
+	}
+	return all, nil
+}
+
+// maxRingSize is the largest --ring-size, 1024M.
+const maxRingSize = 1 << 30
+
+// parseSize parses "8M", "512K", "4194304": decimal digits, and a K or M
+// (or k, m) suffix.
 func parseSize(s string) (int, error) {
 	mult := 1
 	switch {
@@ -258,11 +304,14 @@ func parseSize(s string) (int, error) {
 		mult, s = 1<<10, s[:len(s)-1]
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
+	if !isDigits(s) || err != nil || n <= 0 {
 		return 0, fmt.Errorf("want a size such as 8M, 512K or 4194304")
 	}
+	if n > maxRingSize/mult { // before n*mult can wrap round to a valid size
+		return 0, fmt.Errorf("want a power of two between 4K and 1024M")
+	}
 	size := n * mult
-	if size&(size-1) != 0 || size < 4096 || size > 1<<30 {
+	if size&(size-1) != 0 || size < 4096 || size > maxRingSize {
 		return 0, fmt.Errorf("want a power of two between 4K and 1024M")
 	}
 	return size, nil

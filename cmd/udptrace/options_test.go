@@ -40,12 +40,28 @@ func TestOptionsConfig(t *testing.T) {
 	for _, tc := range []struct {
 		v4, v6 bool
 		want   uint8
-	}{{true, false, 4}, {false, true, 6}, {true, true, 0}} {
+	}{{false, false, 0}, {true, false, 4}, {false, true, 6}} {
 		o := options{ipv4: tc.v4, ipv6: tc.v6, ringSize: "8M", backend: "auto"}
 		c, err := o.config()
 		if err != nil || c.loader.Family != tc.want {
 			t.Errorf("-4=%v -6=%v: family %d, %v; want %d", tc.v4, tc.v6, c.loader.Family, err, tc.want)
 		}
+	}
+	// -4 -6 together is a conflict, not "both": neither is both.
+	o = options{ipv4: true, ipv6: true, ringSize: "8M", backend: "auto"}
+	if _, err := o.config(); err == nil || err.Error() != "-4/--ipv4 and -6/--ipv6 together: give one family, or neither for both" {
+		t.Errorf("-4 -6: %v", err)
+	}
+	// A zero -c or -d is refused when given, and means "no limit" when not.
+	for _, flag := range []string{"count", "duration"} {
+		o = options{ringSize: "8M", backend: "auto", changed: func(name string) bool { return name == flag }}
+		if _, err := o.config(); err == nil {
+			t.Errorf("--%s 0: no error", flag)
+		}
+	}
+	o = options{ringSize: "8M", backend: "auto"}
+	if c, err := o.config(); err != nil || c.count != 0 || c.duration != 0 {
+		t.Errorf("no -c, no -d: %+v, %v", c, err)
 	}
 }
 
@@ -55,7 +71,8 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "M", "3000", "2K", "2048M", "-4K", "1.5M", "8G"} {
+	// 17592186044420M is 2^64 + 4M bytes: n*mult wrapped round to 4M.
+	for _, bad := range []string{"", "M", "3000", "2K", "2048M", "-4K", "1.5M", "8G", "17592186044420M", "9223372036854775807K", "+8M", " 8M"} {
 		if got, err := parseSize(bad); err == nil {
 			t.Errorf("%q: %d, want an error", bad, got)
 		}

@@ -79,8 +79,11 @@ when its BTF is readable, of recent kernels otherwise.`,
 // openReplay opens replay's FILE argument: a file, or stdin for "-". It
 // returns the name to use in messages.
 func openReplay(arg string, stdin io.Reader) (io.ReadCloser, string, error) {
-	if arg == "-" {
+	switch arg {
+	case "-":
 		return io.NopCloser(stdin), "standard input", nil
+	case "":
+		return nil, "", usagef("replay: empty FILE name (- for standard input)")
 	}
 	f, err := os.Open(arg)
 	if err != nil {

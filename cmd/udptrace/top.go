@@ -57,6 +57,7 @@ it full are counted as overflow and shown. Filters are those of udptrace.`,
 			if rows < 1 {
 				return usagef("--rows %d: at least 1", rows)
 			}
+			o.changed = cmd.Flags().Changed
 			cfg, err := o.config()
 			if err != nil {
 				return err

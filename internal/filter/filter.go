@@ -13,6 +13,23 @@ import (
 // PortRange is an inclusive range of UDP ports.
 type PortRange struct{ Lo, Hi uint16 }
 
+// String is the range as ParsePorts reads it: "53", or "8000-8100".
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+}
+
+// FormatPorts is the list as ParsePorts reads it: "53,5353,8000-8100".
+func FormatPorts(ranges []PortRange) string {
+	items := make([]string, len(ranges))
+	for i, r := range ranges {
+		items[i] = r.String()
+	}
+	return strings.Join(items, ",")
+}
+
 // ParsePorts parses a comma-separated list of ports and ranges such as
 // "53,5353,8000-8100".
 func ParsePorts(s string) ([]PortRange, error) {
@@ -23,13 +40,13 @@ func ParsePorts(s string) ([]PortRange, error) {
 			return nil, fmt.Errorf("%q: empty item (want PORT or LO-HI, e.g. 53,8000-8100)", s)
 		}
 		lo, hi, isRange := strings.Cut(item, "-")
-		l, err := parsePort(lo)
+		l, err := parsePort(item, lo)
 		if err != nil {
 			return nil, err
 		}
 		h := l
 		if isRange {
-			if h, err = parsePort(hi); err != nil {
+			if h, err = parsePort(item, hi); err != nil {
 				return nil, err
 			}
 			if h < l {
@@ -41,12 +58,16 @@ func ParsePorts(s string) ([]PortRange, error) {
 	return out, nil
 }
 
-func parsePort(s string) (uint16, error) {
+// parsePort parses s, the port or one end of the range item.
+func parsePort(item, s string) (uint16, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-	if err != nil {
+	switch {
+	case err == nil:
+		return uint16(n), nil
+	case s == item:
 		return 0, fmt.Errorf("%q is not a port number 0-65535", s)
 	}
-	return uint16(n), nil
+	return 0, fmt.Errorf("%q: %q is not a port number 0-65535 (want PORT or LO-HI)", item, s)
 }
 
 // PortBitmap is the BPF port set: bit p%64 of word p/64 is set for each port p.
