@@ -319,46 +319,38 @@ func exited(pid int) bool {
 	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
 }
 
-// sendUntilExit sends one datagram at a time (alternately IPv4 and IPv6)
-// until udptrace exits by itself, each once the kernel counted the one
-// before and udptrace had time to stop for it, so that none is in flight
-// when udptrace takes its closing snapshot. It returns the datagrams sent
-// per family.
-func sendUntilExit(t *testing.T, ns *testutil.NS, p *proc, size int) (sent4, sent6 uint64) {
+// sendUntilExit sends bursts of n IPv4 and n IPv6 datagrams until
+// udptrace exits by itself (each burst counted by the kernel first), and
+// returns the datagrams sent per family. Each burst is made to end it (its
+// records meet the broken output), so udptrace gets seconds to stop before
+// the next: none may be in flight when it takes its closing snapshot, even
+// on a busy machine.
+func sendUntilExit(t *testing.T, ns *testutil.NS, p *proc, n int) (sent4, sent6 uint64) {
 	t.Helper()
-	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
-	c4 := testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, false)
-	c6 := testutil.UDPSocket(t, ns, "[::1]:0", d6, false)
-	for i := 0; ; i++ {
-		if i == 500 {
-			t.Fatalf("udptrace still running after %d datagrams; stderr:\n%s", i, p.stderr.String())
-		}
-		before := testutil.ReadCounters(t, ns)
-		if i%2 == 0 {
-			testutil.Send(t, c4, d4, 1, size)
-			testutil.WaitDelta(t, ns, before, "Udp.NoPorts", 1)
-			sent4++
-		} else {
-			testutil.Send(t, c6, d6, 1, size)
-			testutil.WaitDelta(t, ns, before, "Udp6NoPorts", 1)
-			sent6++
-		}
-		for wait := time.Now().Add(300 * time.Millisecond); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
+	for i := 0; i < 10; i++ {
+		sendBurst(t, ns, n, n)
+		sent4, sent6 = sent4+uint64(n), sent6+uint64(n)
+		for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
 			if exited(p.cmd.Process.Pid) {
 				return sent4, sent6
 			}
 		}
+		t.Logf("udptrace still runs after %d + %d datagrams", sent4, sent6)
 	}
+	t.Fatalf("udptrace still running after %d datagrams; stderr:\n%s", sent4+sent6, p.stderr.String())
+	return
 }
 
 // sendBurst sends n4 IPv4 and n6 IPv6 datagrams to closed ports of ns at
 // once and waits until the kernel counted them.
 func sendBurst(t *testing.T, ns *testutil.NS, n4, n6 int) {
 	t.Helper()
-	before := testutil.ReadCounters(t, ns)
 	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:53")
-	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, false), d4, n4, 10)
-	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", d6, false), d6, n6, 10)
+	c4 := testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, false)
+	c6 := testutil.UDPSocket(t, ns, "[::1]:0", d6, false)
+	before := testutil.ReadCounters(t, ns)
+	testutil.Send(t, c4, d4, n4, 10) // back to back: microseconds
+	testutil.Send(t, c6, d6, n6, 10)
 	testutil.WaitDelta(t, ns, before, "Udp.NoPorts", uint64(n4))
 	testutil.WaitDelta(t, ns, before, "Udp6NoPorts", uint64(n6))
 }
@@ -469,7 +461,7 @@ func TestFaultStdoutClosed(t *testing.T) {
 			if format == "json" && !strings.Contains(line, `"kind":"noport"`) || format == "table" && !strings.HasPrefix(line, "TIME ") {
 				t.Errorf("first line %q", line)
 			}
-			n4, n6 := sendUntilExit(t, ns, p, 10)
+			n4, n6 := sendUntilExit(t, ns, p, 1)
 			sent4, sent6 = sent4+n4, sent6+n6
 			_, code := p.wait(t)
 			stderr := p.stderr.String()
@@ -506,7 +498,7 @@ func TestFaultTopStdoutClosed(t *testing.T) {
 
 // --record on a full disk: the error names the file and ENOSPC, after the
 // summary; exit 1. /dev/full fails the first write; a small tmpfs fails
-// once it is full, part of a write in.
+// once it is full (4 KiB), part of a write in.
 func TestFaultRecordDiskFull(t *testing.T) {
 	t.Run("dev-full", func(t *testing.T) {
 		t.Parallel()
@@ -514,7 +506,7 @@ func TestFaultRecordDiskFull(t *testing.T) {
 		before := snapshotKernel(t)
 		p := start(t, ns, "--json", "--record", "/dev/full", "--netns", ns.Path)
 		held := holdings(t, p)
-		sent4, sent6 := sendUntilExit(t, ns, p, 10)
+		sent4, sent6 := sendUntilExit(t, ns, p, 1)
 		lines, code := p.wait(t)
 		requireRecordFailed(t, ns, p, code, "/dev/full", sent4, sent6)
 		evs, sum := parseJSON(t, lines, ns.Inode)
@@ -527,7 +519,7 @@ func TestFaultRecordDiskFull(t *testing.T) {
 		t.Parallel()
 		ns := testutil.NewNS(t)
 		dir := t.TempDir()
-		if err := unix.Mount("udptrace-test", dir, "tmpfs", 0, "size=16k"); err != nil {
+		if err := unix.Mount("udptrace-test", dir, "tmpfs", 0, "size=4k"); err != nil {
 			t.Skipf("mount a tmpfs: %v", err)
 		}
 		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
@@ -535,11 +527,11 @@ func TestFaultRecordDiskFull(t *testing.T) {
 		before := snapshotKernel(t)
 		p := start(t, ns, "--record", file, "--netns", ns.Path)
 		held := holdings(t, p)
-		sent4, sent6 := sendUntilExit(t, ns, p, 100)
+		sent4, sent6 := sendUntilExit(t, ns, p, 3) // 12 records, > 4 KiB
 		_, code := p.wait(t)
 		requireRecordFailed(t, ns, p, code, file, sent4, sent6)
-		if st, err := os.Stat(file); err != nil || st.Size() == 0 || st.Size() > 16<<10 {
-			t.Errorf("the record: %v, %v; want the 16 KiB the disk held", st, err)
+		if st, err := os.Stat(file); err != nil || st.Size() == 0 || st.Size() > 4<<10 {
+			t.Errorf("the record: %v, %v; want the 4 KiB the disk held", st, err)
 		}
 		requireReleased(t, before, held)
 	})
