@@ -10,7 +10,8 @@ import (
 )
 
 func newDoctorCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var btfFile string
+	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check what this kernel offers udptrace, and which backend it would use",
 		Long: `doctor reports the kernel version, privileges, BTF, ring buffer support, every
@@ -24,7 +25,11 @@ It exits 0 when some backend can run here, 1 when none can.`,
 			return nil
 		},
 		RunE: func(*cobra.Command, []string) error {
-			d := loader.Diagnose()
+			file, err := loadBTFFlag(btfFile)
+			if err != nil {
+				return err
+			}
+			d := loader.Diagnose(file)
 			writeDiagnosis(stdout, d)
 			if d.Chosen == "" {
 				return loader.ErrNoBackend
@@ -32,6 +37,8 @@ It exits 0 when some backend can run here, 1 when none can.`,
 			return nil
 		},
 	}
+	registerBTF(cmd.Flags(), &btfFile)
+	return cmd
 }
 
 func writeDiagnosis(w io.Writer, d loader.Diagnosis) {

@@ -126,11 +126,19 @@ func startStalledEnv(t *testing.T, ns *testutil.NS, env []string, args ...string
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	args = append(withBackend(args...), "--ready-file", ready)
-	p := &proc{cmd: exec.Command(binary, args...),
-		drain: make(chan struct{}), lines: make(chan []string, 1)}
+	cmd := exec.Command(binary, args...)
 	if env != nil {
-		p.cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(os.Environ(), env...)
 	}
+	return launch(t, ns, cmd, ready)
+}
+
+// launch starts cmd, a udptrace told to create the file ready, inside ns
+// and waits until it is ready; nothing reads its stdout until p.drain is
+// closed.
+func launch(t *testing.T, ns *testutil.NS, cmd *exec.Cmd, ready string) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, drain: make(chan struct{}), lines: make(chan []string, 1)}
 	p.cmd.Stderr = &p.stderr
 	var err error
 	if p.stdout, err = p.cmd.StdoutPipe(); err != nil {

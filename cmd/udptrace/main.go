@@ -106,8 +106,9 @@ the kernel did with it (ECONNREFUSED set on a connected socket, queued on an
 IP_RECVERR error queue, ignored, or no socket any more), and which call of
 which process finally returned "Connection refused". The lines of one
 datagram share a chain id. At exit it reconciles what it saw with the
-kernel's own counters. It needs root (or CAP_BPF, CAP_PERFMON and
-CAP_NET_ADMIN).
+kernel's own counters. It needs root, or CAP_BPF, CAP_PERFMON and
+CAP_SYSLOG (CAP_SYS_ADMIN too for --netns of another namespace; see
+Privileges in the README).
 
 The ctx column/ctx_* keys name the task that happened to be running the
 receive path (often the sender on loopback, or a softirq thread): context,

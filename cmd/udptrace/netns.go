@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +42,16 @@ func resolveNetns(arg string) (netnsRef, error) {
 		}
 		return netnsRef{}, fmt.Errorf("no network namespace named %q in /var/run/netns (see ip netns list)", arg)
 	}
+}
+
+// netnsError is what an error resolving --netns arg means: bad input
+// (exit 2), except a namespace the kernel does not let udptrace open, which
+// is a missing privilege (exit 1).
+func netnsError(arg string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("--netns %q: %w: the namespace of a process udptrace may not inspect takes CAP_SYS_PTRACE (or name it: ip netns attach NAME PID)", arg, err)
+	}
+	return usagef("--netns %q: %v", arg, err)
 }
 
 // nsInode returns the inode of a network namespace file, refusing files that

@@ -35,6 +35,7 @@ type options struct {
 	ringSize      string
 	backend       string
 	metrics       string
+	btf           string // --btf FILE
 	// changed tells whether a flag was on the command line (for the
 	// values whose default means "unset"); nil: none was.
 	changed func(name string) bool
@@ -57,6 +58,7 @@ func (o *options) register(c *cobra.Command) {
 	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe (see udptrace doctor)")
 	registerMetrics(f, &o.metrics)
+	registerBTF(f, &o.btf)
 }
 
 // registerFilters adds the flags that select datagrams (shared with top).
@@ -134,6 +136,9 @@ func (o *options) config() (config, error) {
 	if o.count == 0 && o.explicit("count") {
 		return c, usagef("--count 0: want at least 1 (without -c, until Ctrl-C)")
 	}
+	if c.loader.BTF, err = loadBTFFlag(o.btf); err != nil {
+		return c, err
+	}
 	if c.loader.Backend, err = loader.ParseBackend(o.backend); err != nil {
 		return c, usagef("--backend: %v", err)
 	}
@@ -146,7 +151,7 @@ func (o *options) config() (config, error) {
 		}
 	}
 	if c.ns, err = resolveNetns(o.netns); err != nil {
-		return c, usagef("--netns %q: %v", o.netns, err)
+		return c, netnsError(o.netns, err)
 	}
 	c.loader.StatsNetns = c.ns.inode
 	c.loader.PrimeNetns = []string{c.ns.path}

@@ -81,6 +81,7 @@ it full are counted as overflow and shown. Filters are those of udptrace.`,
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe")
 	registerMetrics(f, &o.metrics)
+	registerBTF(f, &o.btf)
 	o.ringSize = "4K" // top streams nothing
 	return cmd
 }

@@ -123,6 +123,9 @@ func kernelSymbolRanges(names ...string) ([]symbolRange, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read kernel symbols: %w", err)
 	}
+	if len(addrs) == 0 {
+		return nil, errors.New(kallsymsHidden())
+	}
 	sort.Slice(addrs, func(i, j int) bool { return addrs[i] < addrs[j] })
 	out := make([]symbolRange, len(names))
 	for i, n := range names {

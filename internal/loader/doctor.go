@@ -33,8 +33,9 @@ type Diagnosis struct {
 }
 
 // Diagnose checks every requirement of every backend, and then tries each
-// backend for real (load, attach, detach).
-func Diagnose() Diagnosis {
+// backend for real (load, attach, detach); with file (--btf), as it
+// describes the kernel.
+func Diagnose(file *BTF) Diagnosis {
 	var d Diagnosis
 	add := func(area, name string, ok bool, detail string) {
 		d.Findings = append(d.Findings, Finding{area, name, ok, detail})
@@ -45,11 +46,14 @@ func Diagnose() Diagnosis {
 		add("kernel", "version", true, unix.ByteSliceToString(uts.Release[:])+" "+unix.ByteSliceToString(uts.Machine[:]))
 	}
 	add("kernel", "privileges", privileged(), privilegeDetail())
-	kernel, err := btf.LoadKernelSpec()
-	if err != nil {
-		add("kernel", "BTF", false, fmt.Sprintf("%v (needs CONFIG_DEBUG_INFO_BTF=y)", err))
-	} else {
-		add("kernel", "BTF", true, "/sys/kernel/btf/vmlinux")
+	kernel, err := kernelTypes(file)
+	switch {
+	case err != nil:
+		add("kernel", "BTF", false, err.Error())
+	case file != nil:
+		add("kernel", "BTF", true, file.Path+" (--btf)")
+	default:
+		add("kernel", "BTF", true, kernelBTFPath)
 	}
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
 		add("kernel", "ring buffer", false, fmt.Sprintf("BPF_MAP_TYPE_RINGBUF: %v (Linux 5.8+)", err))
@@ -98,7 +102,7 @@ func Diagnose() Diagnosis {
 
 	d.Backends = map[Backend]error{}
 	for _, b := range Backends {
-		d.Backends[b] = Check(b)
+		d.Backends[b] = check(b, file)
 		if d.Backends[b] == nil && d.Chosen == "" {
 			d.Chosen = b
 		}
@@ -123,23 +127,28 @@ func privilegeDetail() string {
 	if err != nil {
 		return err.Error()
 	}
-	var have, missing []string
+	var have, lack []string
 	for _, c := range []struct {
 		n    uint
 		name string
-	}{{unix.CAP_BPF, "CAP_BPF"}, {unix.CAP_PERFMON, "CAP_PERFMON"}, {unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"}} {
+	}{{unix.CAP_BPF, "CAP_BPF"}, {unix.CAP_PERFMON, "CAP_PERFMON"}, {unix.CAP_SYSLOG, "CAP_SYSLOG"}, {unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}} {
 		if has(c.n) {
 			have = append(have, c.name)
 		} else {
-			missing = append(missing, c.name)
+			lack = append(lack, c.name)
 		}
 	}
 	s := fmt.Sprintf("euid %d; effective: %s", os.Geteuid(), strings.Join(have, " "))
-	if len(missing) > 0 {
-		s += "; missing: " + strings.Join(missing, " ")
+	if len(lack) > 0 {
+		s += "; missing: " + strings.Join(lack, " ")
 	}
-	if !privileged() {
-		s += " (run with sudo, or grant CAP_BPF and CAP_PERFMON)"
+	switch {
+	case !initialUserNS():
+		s += " (in a user namespace: they do not count for BPF)"
+	case !privileged():
+		s += " (run as root, or grant CAP_BPF and CAP_PERFMON)"
+	case !has(unix.CAP_SYSLOG) || !has(unix.CAP_SYS_ADMIN):
+		s += " (enough to trace; CAP_SYSLOG adds the delivery records of the tracepoint backend, CAP_SYS_ADMIN allows --netns of another namespace)"
 	}
 	return s
 }

@@ -69,7 +69,12 @@ type Config struct {
 	// PrimeNetns are paths of namespaces (/proc/PID/ns/net, ...) whose
 	// ICMP rate-limit counters the tracepoint backend reads at start, so
 	// that its first rate-limited verdict there is named too.
+	// udptrace also reads their SNMP counters from inside them, so one
+	// other than its own takes CAP_SYS_ADMIN whatever the backend.
 	PrimeNetns []string
+	// BTF, when set, describes the kernel instead of /sys/kernel/btf/vmlinux
+	// (--btf): for kernels without BTF, with the kprobe backend.
+	BTF *BTF
 }
 
 // PollInterval bounds how long an event can wait in the ring: the BPF side
@@ -110,8 +115,8 @@ type Tracer struct {
 
 // Sentinel causes, for callers that want to name a fix.
 var (
-	ErrNoBTF      = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux (udptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)")
-	ErrPermission = errors.New("permission denied: run udptrace as root (sudo), or grant it CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")
+	ErrNoBTF      = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux (a kernel built without CONFIG_DEBUG_INFO_BTF=y, or /sys/kernel/btf not mounted here): give udptrace this kernel's BTF with --btf FILE, or mount /sys/kernel/btf")
+	ErrPermission = errors.New("permission denied: run udptrace as root, or grant it CAP_BPF and CAP_PERFMON (see Privileges in the README)")
 )
 
 // VerifierError is returned when the kernel rejects a program. Error() is
@@ -120,10 +125,15 @@ type VerifierError struct {
 	Program string
 	Log     string
 	err     error
+	btf     string // the --btf file the program was adapted to, or ""
 }
 
 func (e *VerifierError) Error() string {
-	return fmt.Sprintf("the kernel's verifier rejected program %s: %v (run with --verbose for the full log)", e.Program, e.err)
+	s := fmt.Sprintf("the kernel's verifier rejected program %s: %v (run with --verbose for the full log)", e.Program, e.err)
+	if e.btf != "" {
+		s += fmt.Sprintf("; its reads were adapted to the types of --btf %s: is that this kernel's own BTF?", e.btf)
+	}
+	return s
 }
 
 func (e *VerifierError) Unwrap() error { return e.err }
@@ -180,22 +190,25 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.RingSize < os.Getpagesize() || cfg.RingSize&(cfg.RingSize-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", cfg.RingSize, os.Getpagesize())
 	}
-	kernel, err := prepare()
+	b, err := ParseBackend(string(cfg.Backend))
 	if err != nil {
 		return nil, err
 	}
-	b, err := ParseBackend(string(cfg.Backend))
+	if err := requirePrivileges(cfg); err != nil {
+		return nil, err
+	}
+	kernel, err := prepare(cfg.BTF)
 	if err != nil {
 		return nil, err
 	}
 	if b != Auto {
 		t, err := open(cfg, b, kernel)
-		if err == nil || errors.Is(err, ErrPermission) {
+		if err == nil || fatal(err) {
 			return t, err
 		}
 		var works []string
 		for _, other := range Backends {
-			if other != b && Check(other) == nil {
+			if other != b && check(other, cfg.BTF) == nil {
 				works = append(works, string(other))
 			}
 		}
@@ -212,7 +225,7 @@ func Open(cfg Config) (*Tracer, error) {
 			t.Skipped = errs
 			return t, nil
 		}
-		if errors.Is(err, ErrPermission) {
+		if fatal(err) {
 			return nil, err
 		}
 		errs = append(errs, &BackendError{b, err})
@@ -220,11 +233,21 @@ func Open(cfg Config) (*Tracer, error) {
 	return nil, fmt.Errorf("no backend can run on this kernel: %w", errors.Join(errs...))
 }
 
+// fatal tells the errors after which no other backend is tried: they
+// would fail the same way.
+func fatal(err error) bool {
+	var re *RingBufferError
+	return errors.Is(err, ErrPermission) || errors.As(err, &re)
+}
+
 // Check reports whether backend b loads and attaches on this kernel, by
 // doing so briefly.
-func Check(b Backend) error {
+func Check(b Backend) error { return check(b, nil) }
+
+// check is Check with the kernel described by file (--btf), if not nil.
+func check(b Backend, file *BTF) error {
 	if b == Auto || b == "" {
-		t, err := Open(Config{RingSize: os.Getpagesize()})
+		t, err := Open(Config{RingSize: os.Getpagesize(), BTF: file})
 		if err != nil {
 			return err
 		}
@@ -233,11 +256,14 @@ func Check(b Backend) error {
 	if _, err := ParseBackend(string(b)); err != nil {
 		return err
 	}
-	kernel, err := prepare()
+	if err := requirePrivileges(Config{}); err != nil {
+		return err
+	}
+	kernel, err := prepare(file)
 	if err != nil {
 		return err
 	}
-	t, err := open(Config{RingSize: os.Getpagesize()}, b, kernel)
+	t, err := open(Config{RingSize: os.Getpagesize(), BTF: file}, b, kernel)
 	if err != nil {
 		return err
 	}
@@ -245,31 +271,30 @@ func Check(b Backend) error {
 }
 
 // prepare does what every load needs first: lift RLIMIT_MEMLOCK (kernels
-// before 5.11 charge BPF memory to it) and read the kernel's BTF.
-func prepare() (*btf.Spec, error) {
+// before 5.11 charge BPF memory to it) and read the kernel's BTF (or file's).
+func prepare(file *BTF) (*btf.Spec, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, privilege(fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err))
+		return nil, memlockError(err)
 	}
-	kernel, err := btf.LoadKernelSpec()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoBTF, err)
-	}
-	return kernel, nil
+	return kernelTypes(file)
 }
 
 func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 	t := &Tracer{Backend: b, aggregate: cfg.Aggregate}
+	if err := ownBTF(b, cfg.BTF); err != nil {
+		return nil, err
+	}
 	var icmpRcv symbolRanges
 	if b == Tracepoint {
 		if err := requireDropReasons(kernel); err != nil {
-			return nil, err
+			return nil, byFile(err, cfg.BTF)
 		}
 		t.ICMP4 = hasTracepoint(kernel, "icmp_send")
 		t.ICMP6 = hasTracepoint(kernel, "net_dev_queue")
 		icmpRcv, t.NoDelivery = tracepointDelivery(kernel)
 	} else {
 		if err := requireHooks(b, kernel); err != nil {
-			return nil, err
+			return nil, byFile(err, cfg.BTF)
 		}
 		t.ICMP4, t.ICMP6 = true, true
 		t.NoDelivery = functionDelivery(kernel)
@@ -322,12 +347,23 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		}
 	}
 
-	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if editSpec != nil {
+		editSpec(spec)
+	}
+	ring, err := newRing(spec.Maps["events"])
+	if err != nil {
+		return nil, err
+	}
+	defer ring.Close() // the collection holds a clone
+	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs:        ebpf.ProgramOptions{KernelTypes: kernel},
+		MapReplacements: map[string]*ebpf.Map{"events": ring},
+	})
 	if err != nil {
 		if b == FEntry && errors.Is(err, unix.EPERM) && privileged() {
 			return nil, fmt.Errorf("the kernel refused to load fentry programs although udptrace is privileged: BPF trampolines are unavailable here (%w)", unix.EPERM)
 		}
-		return nil, loadError(err)
+		return nil, byFile(loadError(err), cfg.BTF)
 	}
 	if err := t.fillSets(cfg); err != nil {
 		t.Close()
@@ -367,6 +403,9 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 	}
 	return t, nil
 }
+
+// editSpec, when set (by tests), changes the collection before it is loaded.
+var editSpec func(*ebpf.CollectionSpec)
 
 // uses decides whether a program belongs to this run.
 func (t *Tracer) uses(b Backend, name, section string) bool {
@@ -464,11 +503,13 @@ func requireDropReasons(kernel *btf.Spec) error {
 // and the two copy callbacks are only ever called through pointers).
 var functionHooks = []string{"__udp4_lib_rcv", "__udp6_lib_rcv", "__icmp_send", "icmp6_send", "icmp_glue_bits", "icmpv6_getfrag"}
 
+var errNoKprobes = errors.New("this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs: CONFIG_KPROBES is not set)")
+
 // requireHooks checks the preconditions of the fentry and kprobe backends, to
 // say why in words rather than with a load error.
 func requireHooks(b Backend, kernel *btf.Spec) error {
 	if b == Kprobe && !HaveKprobes() {
-		return errors.New("this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs: CONFIG_KPROBES is not set)")
+		return errNoKprobes
 	}
 	for _, fn := range functionHooks {
 		var f *btf.Func
@@ -618,36 +659,6 @@ func loadError(err error) error {
 		return &VerifierError{Program: prog, Log: fmt.Sprintf("%+v", ve), err: errors.New(firstLine(ve.Error()))}
 	}
 	return privilege(fmt.Errorf("load BPF programs: %w", err))
-}
-
-// privilege names the fix for EPERM when it comes from missing privilege.
-// As root, EPERM is the kernel refusing the program type itself (fentry on
-// a kernel without BPF trampolines, lockdown): that is not a privilege issue.
-func privilege(err error) error {
-	if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && !privileged() {
-		return fmt.Errorf("%w (%v)", ErrPermission, err)
-	}
-	return err
-}
-
-// privileged reports whether the process has CAP_SYS_ADMIN, or CAP_BPF and
-// CAP_PERFMON, in its effective set.
-func privileged() bool {
-	has, err := effectiveCaps()
-	if err != nil {
-		return os.Geteuid() == 0
-	}
-	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
-}
-
-// effectiveCaps reads this thread's effective capability set.
-func effectiveCaps() (func(c uint) bool, error) {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return nil, err
-	}
-	return func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }, nil
 }
 
 func firstLine(s string) string {
