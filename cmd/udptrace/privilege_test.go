@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/udptrace/udptrace/internal/testutil"
 )
@@ -31,6 +32,9 @@ type setpriv struct {
 	bin  string // a copy of udptrace that nobody can run
 	run  string // a directory nobody can write (ready files)
 	uid0 bool   // stay root (uid 0), with only those capabilities
+	// extra is added to every set: CAP_SYS_RESOURCE before Linux 5.11,
+	// which charges BPF memory to RLIMIT_MEMLOCK.
+	extra []string
 	// files are passed on as fds 3, 4, ...
 	files []*os.File
 }
@@ -50,7 +54,25 @@ func newSetpriv(t *testing.T) *setpriv {
 	if err := os.Chmod(run, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	return &setpriv{path: path, bin: bin, run: run}
+	s := &setpriv{path: path, bin: bin, run: run}
+	if !kernelAtLeast(t, 5, 11) {
+		s.extra = []string{"sys_resource"}
+	}
+	return s
+}
+
+// kernelAtLeast tells whether the running kernel is major.minor or later.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatal(err)
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // command runs udptrace args with exactly caps (setpriv names: "bpf",
@@ -58,7 +80,7 @@ func newSetpriv(t *testing.T) *setpriv {
 // bounding sets.
 func (s *setpriv) command(caps []string, args ...string) *exec.Cmd {
 	set := "-all"
-	for _, c := range caps {
+	for _, c := range append(append([]string{}, caps...), s.extra...) {
 		set += ",+" + c
 	}
 	argv := []string{"--inh-caps=" + set, "--bounding-set=" + set}
@@ -288,6 +310,11 @@ func TestPrivilegeEachMissing(t *testing.T) {
 	for _, c := range []string{"bpf", "perfmon"} {
 		wantMissing(t, s.fail(t, without(minimalCaps, c)), c)
 		wantMissing(t, s.fail(t, without(minimalCaps, c), "top"), c)
+	}
+	if s.extra != nil {
+		s.extra = nil
+		wantMissing(t, s.fail(t, minimalCaps), "sys_resource")
+		s.extra = []string{"sys_resource"}
 	}
 	stderr := s.fail(t, nil)
 	if want := "udptrace: permission denied: missing CAP_BPF (to create BPF maps and load BPF programs) and CAP_PERFMON (to load tracing programs, which read kernel memory): run udptrace as root, or grant them (setcap on the binary, --cap-add in a container; see Privileges in the README)\n"; stderr != want {
