@@ -184,6 +184,7 @@ func (e *BackendError) Unwrap() error { return e.Err }
 // Open loads and attaches the programs of cfg.Backend; with Auto, of the
 // first backend in Backends that works on this kernel.
 func Open(cfg Config) (*Tracer, error) {
+	defer lowMemoryLoad()()
 	if cfg.RingSize == 0 {
 		cfg.RingSize = DefaultRingSize
 	}
