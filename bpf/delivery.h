@@ -61,9 +61,8 @@ static __always_inline void error_reported(struct sock *sk, bool btf)
 }
 
 /* Is skb (transport header at the ICMP header) a port-unreachable? */
-static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family, bool btf)
+static __always_inline bool is_port_unreach(struct sk_buff *skb, unsigned char *head, __u8 family, bool btf)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u8 tc[2];
 
 	if (bpf_probe_read_kernel(tc, sizeof(tc), head + KREAD(btf, skb, transport_header)))
@@ -75,9 +74,8 @@ static __always_inline bool is_port_unreach(struct sk_buff *skb, __u8 family, bo
 
 /* The UDP error handler is done with the port-unreachable in skb, whose
  * data starts at the quoted IP header. */
-static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family, bool btf)
+static __always_inline void icmp_handled(struct sk_buff *skb, unsigned char *head, __u8 family, bool btf)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
 	unsigned char *q = BPF_CORE_READ(skb, data);
 	long avail = (long)KREAD(btf, skb, tail) - (q - head);
 	struct sender_info *si;
@@ -92,26 +90,32 @@ static __always_inline void icmp_handled(struct sk_buff *skb, __u8 family, bool 
 
 	__builtin_memset(&e, 0, sizeof(e));
 	if (family == 4) {
-		struct iphdr iph;
+		struct ip4_udp h;
 
-		if (bpf_probe_read_kernel(&iph, sizeof(iph), q) || iph.protocol != IPPROTO_UDP)
+		/* The quoted header's options, if any, come before UDP's. */
+		if (bpf_probe_read_kernel(&h, sizeof(h), q) || h.ip.protocol != IPPROTO_UDP)
 			return;
-		__builtin_memcpy(e.saddr, &iph.saddr, 4);
-		__builtin_memcpy(e.daddr, &iph.daddr, 4);
-		ipid = bpf_ntohs(iph.id);
-		l4 = (iph.ihl & 0xf) * 4;
+		__builtin_memcpy(e.saddr, &h.ip.saddr, 4);
+		__builtin_memcpy(e.daddr, &h.ip.daddr, 4);
+		ipid = bpf_ntohs(h.ip.id);
+		l4 = (h.ip.ihl & 0xf) * 4;
+		uh = h.uh;
+		if (l4 != sizeof(h.ip) && bpf_probe_read_kernel(&uh, sizeof(uh), q + l4))
+			return;
 	} else {
-		struct ipv6hdr ip6;
+		struct {
+			struct ipv6hdr ip;
+			struct udphdr uh;
+		} h;
 
 		/* Quoted extension headers are not followed. */
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), q) || ip6.nexthdr != IPPROTO_UDP)
+		if (bpf_probe_read_kernel(&h, sizeof(h), q) || h.ip.nexthdr != IPPROTO_UDP)
 			return;
-		__builtin_memcpy(e.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(e.daddr, &ip6.daddr, 16);
-		l4 = sizeof(ip6);
+		__builtin_memcpy(e.saddr, &h.ip.saddr, 16);
+		__builtin_memcpy(e.daddr, &h.ip.daddr, 16);
+		l4 = sizeof(h.ip);
+		uh = h.uh;
 	}
-	if (bpf_probe_read_kernel(&uh, sizeof(uh), q + l4))
-		return;
 	e.family = family;
 	e.sport = bpf_ntohs(uh.source);
 	e.dport = bpf_ntohs(uh.dest);
@@ -318,6 +322,7 @@ SEC("tp_btf/consume_skb")
 int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
 {
 	__u64 loc = (__u64)location;
+	unsigned char *head;
 	__u8 family;
 
 	if (loc >= icmp_rcv_lo && loc < icmp_rcv_hi)
@@ -326,8 +331,9 @@ int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
 		family = 6;
 	else
 		return 0;
-	if (is_port_unreach(skb, family, true))
-		icmp_handled(skb, family, true);
+	head = BPF_CORE_READ(skb, head);
+	if (is_port_unreach(skb, head, family, true))
+		icmp_handled(skb, head, family, true);
 	return 0;
 }
 
@@ -343,8 +349,10 @@ int BPF_PROG(fe_error_report, struct sock *sk)
 SEC("fexit/__udp4_lib_err")
 int BPF_PROG(fx_udp4_err, struct sk_buff *skb)
 {
-	if (is_port_unreach(skb, 4, true))
-		icmp_handled(skb, 4, true);
+	unsigned char *head = BPF_CORE_READ(skb, head);
+
+	if (is_port_unreach(skb, head, 4, true))
+		icmp_handled(skb, head, 4, true);
 	return 0;
 }
 
@@ -352,7 +360,7 @@ SEC("fexit/icmpv6_notify")
 int BPF_PROG(fx_icmpv6_notify, struct sk_buff *skb, __u8 type, __u8 code)
 {
 	if (type == ICMPV6_DEST_UNREACH_ && code == ICMPV6_PORT_UNREACH_)
-		icmp_handled(skb, 6, true);
+		icmp_handled(skb, BPF_CORE_READ(skb, head), 6, true);
 	return 0;
 }
 
@@ -381,7 +389,7 @@ static __always_inline void err_exit(__u32 fam)
 		return;
 	skb = (struct sk_buff *)*slot;
 	*slot = 0;
-	icmp_handled(skb, fam == 0 ? 4 : 6, false);
+	icmp_handled(skb, BPF_CORE_READ(skb, head), fam == 0 ? 4 : 6, false);
 }
 
 SEC("kprobe/sock_def_error_report")
@@ -394,7 +402,7 @@ int BPF_KPROBE(kp_error_report, struct sock *sk)
 SEC("kprobe/__udp4_lib_err")
 int BPF_KPROBE(kp_udp4_err, struct sk_buff *skb)
 {
-	if (is_port_unreach(skb, 4, false))
+	if (is_port_unreach(skb, BPF_CORE_READ(skb, head), 4, false))
 		err_enter(0, skb);
 	return 0;
 }

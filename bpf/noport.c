@@ -255,6 +255,21 @@ static __always_inline bool addr_in(void *set, __u8 family, const __u8 *addr)
  * arithmetic on such a loaded pointer, so those stay helper reads. */
 #define KREAD(btf, p, f) ((btf) ? (p)->f : BPF_CORE_READ(p, f))
 
+/* An IPv4 header without options and the UDP header after it. */
+struct ip4_udp {
+	struct iphdr ip;
+	struct udphdr uh;
+};
+
+/* Reads the IPv4 header at ip and the UDP header at udp: in one helper call
+ * when they are neighbours (no IP options), as nearly always. */
+static __always_inline long read_ip4_udp(struct ip4_udp *h, const void *ip, const void *udp)
+{
+	if (udp == ip + sizeof(h->ip))
+		return bpf_probe_read_kernel(h, sizeof(*h), ip);
+	return bpf_probe_read_kernel(&h->ip, sizeof(h->ip), ip) ?: bpf_probe_read_kernel(&h->uh, sizeof(h->uh), udp);
+}
+
 #define CHECKSUM_UNNECESSARY_ 1
 #define CHECKSUM_PARTIAL_ 3
 
@@ -329,26 +344,27 @@ static __always_inline void clear_chain_fields(struct event *e)
  * and the receiving device's namespace. Returns false for anything but UDP
  * proper: TCP and UDP-Lite share the NO_SOCKET reason, not the counter.
  * The costlier parts, for wanted datagrams only, are in finish_draft. */
-static __always_inline bool draft(struct sk_buff *skb, struct event *e, __u16 *ipid, bool check_csum6, bool btf)
+static __always_inline bool draft(struct sk_buff *skb, unsigned char *head, struct event *e, __u16 *ipid,
+				  bool check_csum6, bool btf)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = KREAD(btf, skb, network_header);
 	__u16 th = KREAD(btf, skb, transport_header);
 	__u16 proto = bpf_ntohs(KREAD(btf, skb, protocol));
 	struct udphdr uh;
 
 	if (proto == ETH_P_IP) {
-		struct iphdr iph;
+		struct ip4_udp h;
 
-		if (bpf_probe_read_kernel(&iph, sizeof(iph), head + nh))
+		if (read_ip4_udp(&h, head + nh, head + th))
 			return false;
-		if (iph.protocol != IPPROTO_UDP)
+		if (h.ip.protocol != IPPROTO_UDP)
 			return false;
 		__builtin_memset(e->saddr, 0, sizeof(e->saddr) + sizeof(e->daddr));
-		__builtin_memcpy(e->saddr, &iph.saddr, 4);
-		__builtin_memcpy(e->daddr, &iph.daddr, 4);
+		__builtin_memcpy(e->saddr, &h.ip.saddr, 4);
+		__builtin_memcpy(e->daddr, &h.ip.daddr, 4);
 		e->family = 4;
-		*ipid = bpf_ntohs(iph.id);
+		*ipid = bpf_ntohs(h.ip.id);
+		uh = h.uh;
 	} else if (proto == ETH_P_IPV6) {
 		struct inet6_skb_parm *cb = (void *)&skb->cb;
 		__u16 nhoff = BPF_CORE_READ(cb, nhoff);
@@ -360,17 +376,16 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, __u16 *i
 			return false;
 		if (nexthdr != IPPROTO_UDP)
 			return false;
-		if (bpf_probe_read_kernel(e->saddr, sizeof(e->saddr), head + nh + offsetof(struct ipv6hdr, saddr)))
+		/* saddr and daddr are neighbours in both structs. */
+		if (bpf_probe_read_kernel(e->saddr, 32, head + nh + offsetof(struct ipv6hdr, saddr)))
 			return false;
-		if (bpf_probe_read_kernel(e->daddr, sizeof(e->daddr), head + nh + offsetof(struct ipv6hdr, daddr)))
+		if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
 			return false;
 		e->family = 6;
 		*ipid = 0;
 	} else {
 		return false;
 	}
-	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
-		return false;
 	if (check_csum6 && e->family == 6 && !udp6_checksum_passed(skb, uh.check))
 		return false;
 	e->sport = bpf_ntohs(uh.source);
@@ -385,9 +400,9 @@ static __always_inline bool draft(struct sk_buff *skb, struct event *e, __u16 *i
 
 /* For a datagram the tuple filters want: its chain id (streaming only: top
  * has no chains) and its local sender. */
-static __always_inline void finish_draft(struct sk_buff *skb, struct event *e, __u16 ipid, bool btf)
+static __always_inline void finish_draft(struct sk_buff *skb, unsigned char *head, struct event *e, __u16 ipid,
+					 bool btf)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 th = KREAD(btf, skb, transport_header);
 
 	clear_chain_fields(e);
@@ -580,16 +595,17 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
 		return 0;
 
+	unsigned char *head = BPF_CORE_READ(skb, head);
 	struct event e;
 	__u16 ipid;
 	bool want;
 
-	if (!draft(skb, &e, &ipid, true, true))
+	if (!draft(skb, head, &e, &ipid, true, true))
 		return 0;
 	e.icmp = icmp_verdict(skb, &e);
 	want = cheap_wanted(&e);
 	if (want) {
-		finish_draft(skb, &e, ipid, true);
+		finish_draft(skb, head, &e, ipid, true);
 		want = task_wanted(&e);
 	}
 	if (want && stream)
@@ -659,7 +675,7 @@ static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 	struct sock *sk;
 	unsigned char *head;
 	struct udphdr uh;
-	__u16 nh;
+	__u16 nh, th;
 	__u64 id;
 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
@@ -681,35 +697,37 @@ static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 	}
 	head = BPF_CORE_READ(skb, head);
 	nh = KREAD(btf, skb, network_header);
+	th = KREAD(btf, skb, transport_header);
 	if (proto == ETH_P_IPV6) {
-		__u8 nexthdr;
+		struct ipv6hdr ip6;
 
-		if (bpf_probe_read_kernel(&nexthdr, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)))
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
 			return;
-		if (nexthdr == IPPROTO_ICMPV6_ && have_icmp6_hook) {
+		if (ip6.nexthdr == IPPROTO_ICMPV6_ && have_icmp6_hook) {
 			mark_icmp6_reply(btf ? skb->dev->nd_net.net : BPF_CORE_READ(skb, dev, nd_net.net),
 					 head + nh + sizeof(struct ipv6hdr), btf);
 			return;
 		}
-		if (nexthdr != IPPROTO_UDP)
+		if (ip6.nexthdr != IPPROTO_UDP)
 			return;
-		if (bpf_probe_read_kernel(k.saddr, 32, head + nh + offsetof(struct ipv6hdr, saddr)))
-			return;
+		__builtin_memcpy(k.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(k.daddr, &ip6.daddr, 16);
 		k.family = 6;
+		if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
+			return;
 	} else {
-		struct iphdr iph;
+		struct ip4_udp h;
 
-		if (bpf_probe_read_kernel(&iph, sizeof(iph), head + nh))
+		if (read_ip4_udp(&h, head + nh, head + th))
 			return;
 		/* Later fragments carry no UDP header. */
-		if (iph.protocol != IPPROTO_UDP || (iph.frag_off & bpf_htons(0x1fff)))
+		if (h.ip.protocol != IPPROTO_UDP || (h.ip.frag_off & bpf_htons(0x1fff)))
 			return;
-		__builtin_memcpy(k.saddr, &iph.saddr, 4);
-		__builtin_memcpy(k.daddr, &iph.daddr, 4);
+		__builtin_memcpy(k.saddr, &h.ip.saddr, 4);
+		__builtin_memcpy(k.daddr, &h.ip.daddr, 4);
 		k.family = 4;
+		uh = h.uh;
 	}
-	if (bpf_probe_read_kernel(&uh, sizeof(uh), head + KREAD(btf, skb, transport_header)))
-		return;
 	k.sport = bpf_ntohs(uh.source);
 	k.dport = bpf_ntohs(uh.dest);
 	/* A flow the filters reject is never looked up: do not record it. */
@@ -795,6 +813,7 @@ static __always_inline void rcv_enter(__u32 fam, struct sk_buff *skb)
 
 static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb, bool btf)
 {
+	unsigned char *head;
 	__u16 ipid;
 
 	struct rcv_window *w = bpf_map_lookup_elem(&windows, &fam);
@@ -803,13 +822,14 @@ static __always_inline void unreach_built(__u32 fam, struct sk_buff *skb, bool b
 	 * also sends port-unreachable, but before UDP ever sees the skb. */
 	if (!w || w->state != WIN_OPEN || w->skb != (__u64)skb)
 		return;
-	if (!draft(skb, &w->ev, &ipid, false, btf)) {
+	head = BPF_CORE_READ(skb, head);
+	if (!draft(skb, head, &w->ev, &ipid, false, btf)) {
 		w->state = WIN_IDLE;
 		return;
 	}
 	w->want = cheap_wanted(&w->ev);
 	if (w->want) {
-		finish_draft(skb, &w->ev, ipid, btf);
+		finish_draft(skb, head, &w->ev, ipid, btf);
 		w->want = task_wanted(&w->ev);
 	}
 	if (w->want && stream)

@@ -231,7 +231,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		// The SENDER cell follows the ICMP cell (padded to 8).
 		cell := " remote "
-		if e.Sender == SenderLocal {
+		switch {
+		case e.Sender == SenderLocal && e.SenderPID == 0:
+			cell = " local/? " // the task that sent it is not known
+		case e.Sender == SenderLocal:
 			cell = " " + strconv.FormatUint(uint64(e.SenderPID), 10) + "/"
 		}
 		icmp := e.ICMP.Reason(e.Family)
