@@ -7,7 +7,7 @@
 # panics and panic=-1 + -no-reboot make QEMU quit, so a broken init cannot
 # hang until the host timeout.
 
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin # real tools the host added before busybox applets
 export HOME=/root TMPDIR=/tmp
 /bin/busybox --install -s /bin
 

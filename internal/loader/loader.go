@@ -384,7 +384,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		l, err := attach(t.coll.Programs[name], sec)
 		if err != nil {
 			t.Close()
-			return nil, privilege(fmt.Errorf("attach %s: %w", sec, err))
+			return nil, privilege(perfEventPrivilege(sec, fmt.Errorf("attach %s: %w", sec, err)))
 		}
 		t.links = append(t.links, l)
 		t.Hooks = append(t.Hooks, sec)

@@ -204,6 +204,30 @@ func kallsymsHidden() string {
 }
 
 // sysctl reads /proc/sys/name, or "?".
+// perfEventPrivilege names the fix when a kprobe cannot be attached for want
+// of privilege: kprobes are perf events, and Debian's and Ubuntu's kernels
+// add a kernel.perf_event_paranoid level 3 (their default) that keeps
+// perf_event_open for CAP_SYS_ADMIN, whatever CAP_PERFMON says. Seen on
+// Debian 5.10 with CAP_BPF and CAP_PERFMON: EACCES.
+func perfEventPrivilege(section string, err error) error {
+	if !strings.HasPrefix(section, "kprobe/") && !strings.HasPrefix(section, "kretprobe/") {
+		return err
+	}
+	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	if has, cerr := effectiveCaps(); cerr != nil || has(unix.CAP_SYS_ADMIN) {
+		return err
+	}
+	level := sysctl("kernel/perf_event_paranoid")
+	if n, perr := strconv.Atoi(level); perr != nil || n <= 2 {
+		return err
+	}
+	return &PrivilegeError{Missing: []string{"CAP_SYS_ADMIN"}, err: err, text: fmt.Sprintf(
+		"permission denied: missing CAP_SYS_ADMIN (the kprobe backend opens perf events, which kernel.perf_event_paranoid=%s, "+
+			"a Debian and Ubuntu setting, keeps for CAP_SYS_ADMIN): grant it, or set kernel.perf_event_paranoid=2 (%v)", level, err)}
+}
+
 func sysctl(name string) string {
 	b, err := os.ReadFile("/proc/sys/" + name)
 	if err != nil {
