@@ -315,13 +315,23 @@ func exitStatus(p *proc) (code int, sig syscall.Signal) {
 
 // exited reports whether process pid has ended (a zombie, not yet reaped).
 func exited(pid int) bool {
+	st := procState(pid)
+	return st == "" || st == "Z" || st == "X"
+}
+
+// procState is process pid's state letter from /proc (R, S, T, Z, ...), or
+// "" once it is gone.
+func procState(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return true
+		return ""
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // sendUntilExit sends bursts of n IPv4 and n IPv6 datagrams until
@@ -569,7 +579,22 @@ func TestFaultPanic(t *testing.T) {
 	p := startStalledEnv(t, ns, []string{faultEnv + "=panic-after-1"}, "--json", "--netns", ns.Path)
 	close(p.drain)
 	held := holdings(t, p)
+	// The whole burst is in the kernel's counters and in the ring before
+	// udptrace reads the first record, which makes it panic: stopped, it
+	// reads nothing while its programs go on. (Without this, in QEMU the
+	// panic came after the first datagram, before the last ones were sent.)
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); procState(p.cmd.Process.Pid) != "T"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("udptrace did not stop on SIGSTOP (state %q)", procState(p.cmd.Process.Pid))
+		}
+	}
 	sendBurst(t, ns, 3, 2)
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	lines, code := p.wait(t)
 	stderr := p.stderr.String()
 	if code != 1 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -31,11 +32,32 @@ type snapshot struct {
 	err  error
 }
 
-func takeSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
+func readSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
 	var s snapshot
 	s.snmp, s.err = snmp.ReadNetns(ns.path)
 	if s.err == nil {
 		s.bpf, s.err = t.Counters()
+	}
+	return s
+}
+
+// takeSnapshot reads the two sets of counters at one moment. The kernel
+// counts a datagram in NoPorts a moment before udptrace's program counts it,
+// so while datagrams arrive, one reading of each can disagree by those that
+// came in between (seen in QEMU: a burst during the closing snapshot gave
+// NoPorts 1, seen 3). So it reads until two readings in a row agree, for at
+// most ~20 ms; then the last reading stands.
+func takeSnapshot(t *loader.Tracer, ns netnsRef) snapshot {
+	s := readSnapshot(t, ns)
+	for i := 0; i < 20 && s.err == nil; i++ {
+		again := readSnapshot(t, ns)
+		if again.err != nil || maps.Equal(s.snmp, again.snmp) && s.bpf.NoPort4NS == again.bpf.NoPort4NS &&
+			s.bpf.NoPort6NS == again.bpf.NoPort6NS && s.bpf.ICMP4SentNS == again.bpf.ICMP4SentNS &&
+			s.bpf.ICMP6SentNS == again.bpf.ICMP6SentNS {
+			return again
+		}
+		s = again
+		time.Sleep(time.Millisecond)
 	}
 	return s
 }

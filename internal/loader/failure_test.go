@@ -50,9 +50,17 @@ func TestVerifierRejectsARealProgram(t *testing.T) {
 		p := spec.Programs[victim]
 		// First read through R2, which no program is given: the
 		// verifier refuses "R2 !read_ok". The new first instruction
-		// takes over the function's symbol and BTF line information.
-		first := asm.LoadMem(asm.R0, asm.R2, 0, asm.DWord).WithMetadata(p.Instructions[0].Metadata)
-		p.Instructions = append(asm.Instructions{first, p.Instructions[0].WithMetadata(asm.Metadata{})}, p.Instructions[1:]...)
+		// takes over the function's symbol and BTF line information;
+		// a CO-RE relocation stays with the instruction it fixes (a
+		// kprobe program starts with a read of pt_regs).
+		orig := p.Instructions[0]
+		relo := btf.CORERelocationMetadata(&orig)
+		first := btf.WithCORERelocationMetadata(asm.LoadMem(asm.R0, asm.R2, 0, asm.DWord).WithMetadata(orig.Metadata), nil)
+		second := orig.WithMetadata(asm.Metadata{})
+		if relo != nil {
+			second = btf.WithCORERelocationMetadata(second, relo)
+		}
+		p.Instructions = append(asm.Instructions{first, second}, p.Instructions[1:]...)
 	}
 	t.Cleanup(func() { editSpec = nil })
 	_, err := Open(Config{Backend: b})
