@@ -29,7 +29,7 @@
 set -u
 
 backends=${MATRIX_BACKENDS:-tracepoint fentry kprobe}
-timeout=${MATRIX_TEST_TIMEOUT:-5m}
+timeout=${MATRIX_TEST_TIMEOUT:-10m}
 kernel=${UDPTRACE_VM_KERNEL:-$(uname -r)}
 UDPTRACE_BIN=${UDPTRACE_BIN:-/bin/udptrace}
 export UDPTRACE_BIN
