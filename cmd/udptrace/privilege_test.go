@@ -353,11 +353,16 @@ func TestPrivilegeWithoutSyslog(t *testing.T) {
 	ns := testutil.NewNS(t)
 	p := s.start(t, ns, without(minimalCaps, "syslog"), "--json")
 	stderr := p.stderr.String()
+	chains := !needed
+	if strings.Contains(stderr, "are not traced here") && !strings.Contains(stderr, "CAP_SYSLOG") {
+		// This kernel has none to miss (tracepoint backend before 6.3).
+		needed, chains = false, false
+	}
 	const line = "udptrace: errors arriving back at local senders are not traced here: /proc/kallsyms hides kernel addresses from udptrace, which lacks CAP_SYSLOG ("
 	if needed && (strings.Count(stderr, line) != 1 || !strings.Contains(stderr, "): grant it CAP_SYSLOG to see them\n")) {
 		t.Errorf("stderr does not say once that the chains need CAP_SYSLOG:\n%s", stderr)
 	}
-	want := seedTraffic(t, ns, !needed)
+	want := seedTraffic(t, ns, chains)
 	got, sum := records(t, p.stopOK(t), ns.Inode)
 	checkRecords(t, got, want)
 	if sum.PrintedNetns != 4 || !sum.Match || !sum.Complete {
