@@ -343,7 +343,8 @@ func procState(pid int) string {
 func sendUntilExit(t *testing.T, ns *testutil.NS, p *proc, n int) (sent4, sent6 uint64) {
 	t.Helper()
 	for i := 0; i < 10; i++ {
-		sendBurst(t, ns, n, n)
+		// Whole bursts: udptrace may stop at the first record of one.
+		whileStopped(t, p, func() { sendBurst(t, ns, n, n) })
 		sent4, sent6 = sent4+uint64(n), sent6+uint64(n)
 		for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
 			if exited(p.cmd.Process.Pid) {
@@ -354,6 +355,28 @@ func sendUntilExit(t *testing.T, ns *testutil.NS, p *proc, n int) (sent4, sent6 
 	}
 	t.Fatalf("udptrace still running after %d datagrams; stderr:\n%s", sent4+sent6, p.stderr.String())
 	return
+}
+
+// whileStopped runs f while udptrace is stopped (SIGSTOP): its programs go
+// on filling the ring and the kernel's counters, but it reads nothing, so
+// whatever stops it on reading (a panic, a full disk) comes after all that f
+// sent, which its summary must then count. (Without this, in QEMU, such a
+// stop came after the first datagram of a burst, before the last ones were
+// sent.)
+func whileStopped(t *testing.T, p *proc, f func()) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); procState(p.cmd.Process.Pid) != "T"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("udptrace did not stop on SIGSTOP (state %q)", procState(p.cmd.Process.Pid))
+		}
+	}
+	f()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sendBurst sends n4 IPv4 and n6 IPv6 datagrams to closed ports of ns at
@@ -579,22 +602,8 @@ func TestFaultPanic(t *testing.T) {
 	p := startStalledEnv(t, ns, []string{faultEnv + "=panic-after-1"}, "--json", "--netns", ns.Path)
 	close(p.drain)
 	held := holdings(t, p)
-	// The whole burst is in the kernel's counters and in the ring before
-	// udptrace reads the first record, which makes it panic: stopped, it
-	// reads nothing while its programs go on. (Without this, in QEMU the
-	// panic came after the first datagram, before the last ones were sent.)
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); procState(p.cmd.Process.Pid) != "T"; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("udptrace did not stop on SIGSTOP (state %q)", procState(p.cmd.Process.Pid))
-		}
-	}
-	sendBurst(t, ns, 3, 2)
-	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	// The whole burst is in, before the first record makes it panic.
+	whileStopped(t, p, func() { sendBurst(t, ns, 3, 2) })
 	lines, code := p.wait(t)
 	stderr := p.stderr.String()
 	if code != 1 {
