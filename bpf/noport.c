@@ -170,19 +170,19 @@ struct {
 	__type(value, struct icmp_mark);
 } icmp_marks SEC(".maps");
 
-/* Referenced so that bpf2go can emit these types for Go. */
-/* Local senders, by the datagram's addresses and ports: filled when a UDP
- * datagram from a local socket is queued to a device (process context, so
- * the current task is the sender), read when the same datagram hits a closed
- * port. On loopback the receive path cannot tell: the skb was orphaned. */
+/* Local senders, by the sending socket's address as it appears on the
+ * wire (source address and port): filled when a UDP datagram from a local
+ * socket is queued to a device (process context, so the current task is the
+ * sender), read when a datagram from that address hits a closed port. On
+ * loopback the receive path cannot tell: the skb was orphaned. One record
+ * per socket and source address, not per peer: a server answering 65 536
+ * peers from one socket makes one record, and each later datagram costs a
+ * lookup. A socket shared by threads is re-recorded when the sender changes. */
 struct flow_key {
 	__u8 family;
 	__u8 _pad;
 	__u16 sport;
-	__u16 dport;
-	__u16 _pad2;
 	__u8 saddr[16];
-	__u8 daddr[16];
 };
 
 struct sender_info {
@@ -192,7 +192,7 @@ struct sender_info {
 	__u32 uid;
 	__u32 netns;
 	char comm[TASK_COMM_LEN];
-	__u64 ts;  /* last send on this flow, boot ns */
+	__u64 ts;  /* last send from this socket, boot ns */
 	__u64 sk;  /* the sending socket, and its inode: the pair tells */
 	__u64 ino; /* later whether that socket still exists */
 };
@@ -213,6 +213,7 @@ struct {
 	__type(value, struct agg_val);
 } agg SEC(".maps");
 
+/* Referenced so that bpf2go can emit these types for Go. */
 const struct event *unused_event __attribute__((unused));
 const struct agg_key *unused_agg_key __attribute__((unused));
 const struct agg_val *unused_agg_val __attribute__((unused));
@@ -300,11 +301,10 @@ static __always_inline bool udp6_checksum_passed(struct sk_buff *skb, __u16 chec
  * e's datagram, and returns that record (NULL: not sent from here). */
 static __always_inline struct sender_info *find_sender(struct event *e)
 {
-	struct flow_key k = { .family = e->family, .sport = e->sport, .dport = e->dport };
+	struct flow_key k = { .family = e->family, .sport = e->sport };
 	struct sender_info *si;
 
 	__builtin_memcpy(k.saddr, e->saddr, 16);
-	__builtin_memcpy(k.daddr, e->daddr, 16);
 	si = bpf_map_lookup_elem(&senders, &k);
 	if (!si) {
 		e->sender = SENDER_REMOTE;
@@ -595,11 +595,16 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
 		return 0;
 
-	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned char *head;
 	struct event e;
 	__u16 ipid;
 	bool want;
 
+	/* Another namespace's drop: neither traced nor counted. */
+	if (target_netns && skb->dev->nd_net.net->ns.inum != target_netns &&
+	    skb->dev->nd_net.net->ns.inum != stats_netns)
+		return 0;
+	head = BPF_CORE_READ(skb, head);
 	if (!draft(skb, head, &e, &ipid, true, true))
 		return 0;
 	e.icmp = icmp_verdict(skb, &e);
@@ -663,21 +668,47 @@ static __always_inline void mark_icmp6_reply(struct net *net, unsigned char *l4,
 	ratelimited_since_baseline(net, 6, btf);
 }
 
+#define IFF_LOOPBACK_ 0x8
+
+/* With --netns X, a packet queued to another namespace's loopback can never
+ * reach X: it is spared every other read. A veth or a physical device may
+ * lead to X (a sender in a sibling namespace), so those go on. */
+static __always_inline bool dev_may_reach_target(struct sk_buff *skb, bool btf)
+{
+	struct net_device *dev;
+	__u32 ns;
+
+	if (!target_netns)
+		return true;
+	dev = KREAD(btf, skb, dev);
+	ns = btf ? dev->nd_net.net->ns.inum : BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (ns == target_netns || ns == stats_netns)
+		return true;
+	return !(KREAD(btf, dev, flags) & IFF_LOOPBACK_);
+}
+
 /* A packet from a local socket is queued to a device. Runs for every
- * transmitted packet: it returns after two fields for anything that is not
- * IP from a local socket. UDP datagrams record their sender; ICMPv6
- * port-unreachable replies are parked for the tracepoint backend's verdict. */
+ * transmitted packet of the host, so it leaves as early as it can: another
+ * namespace's loopback under --netns, anything but IP from a local UDP (or,
+ * for the IPv6 verdict, ICMPv6) socket. A UDP datagram names its sender,
+ * once per socket and source address: a socket already recorded for the
+ * current thread costs one lookup. ICMPv6 port-unreachable replies are
+ * parked for the tracepoint backend's verdict. */
 static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 {
-	__u16 proto = bpf_ntohs(KREAD(btf, skb, protocol));
+	__u16 proto;
 	struct flow_key k = {};
 	struct sender_info si, *old;
 	struct sock *sk;
 	unsigned char *head;
 	struct udphdr uh;
-	__u16 nh, th;
+	__u8 daddr[16] = {};
+	__u16 nh, th, dport;
 	__u64 id;
 
+	if (!dev_may_reach_target(skb, btf))
+		return;
+	proto = bpf_ntohs(KREAD(btf, skb, protocol));
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return;
 	sk = KREAD(btf, skb, sk);
@@ -711,7 +742,7 @@ static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 		if (ip6.nexthdr != IPPROTO_UDP)
 			return;
 		__builtin_memcpy(k.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(k.daddr, &ip6.daddr, 16);
+		__builtin_memcpy(daddr, &ip6.daddr, 16);
 		k.family = 6;
 		if (bpf_probe_read_kernel(&uh, sizeof(uh), head + th))
 			return;
@@ -724,17 +755,18 @@ static __always_inline void on_dev_queue(struct sk_buff *skb, bool btf)
 		if (h.ip.protocol != IPPROTO_UDP || (h.ip.frag_off & bpf_htons(0x1fff)))
 			return;
 		__builtin_memcpy(k.saddr, &h.ip.saddr, 4);
-		__builtin_memcpy(k.daddr, &h.ip.daddr, 4);
+		__builtin_memcpy(daddr, &h.ip.daddr, 4);
 		k.family = 4;
 		uh = h.uh;
 	}
 	k.sport = bpf_ntohs(uh.source);
-	k.dport = bpf_ntohs(uh.dest);
-	/* A flow the filters reject is never looked up: do not record it. */
-	if (!tuple_wanted(k.family, k.sport, k.dport, k.saddr, k.daddr))
+	dport = bpf_ntohs(uh.dest);
+	/* A datagram the filters reject is never looked up: do not record it. */
+	if (!tuple_wanted(k.family, k.sport, dport, k.saddr, daddr))
 		return;
-	/* The same thread sending the same flow again (a retrying client, a
-	 * flood) is already known: skip the costlier checks and the update. */
+	/* The same thread sending from the same socket again (a client's
+	 * next datagram, a server's answer to another peer) is known already:
+	 * skip the costlier checks and the update. */
 	id = bpf_get_current_pid_tgid();
 	old = bpf_map_lookup_elem(&senders, &k);
 	if (old && old->pid && old->tid == (__u32)id && old->sk == (__u64)sk) {

@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -709,5 +710,47 @@ func TestSenderFilters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server answering many peers from one socket is one sender record, not
+// one per peer: each of its datagrams still names it, and the record count
+// stays 1 (the cost model of net_dev_queue: once per socket).
+func TestSenderManyPeers(t *testing.T) {
+	ns := testutil.NewNS(t)
+	const peers = 300
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode,
+		DPorts: []filter.PortRange{{Lo: 20000, Hi: 20000 + peers - 1}}})
+	before := testutil.ReadCounters(t, ns)
+	c := testutil.UDPSocket(t, ns, "127.0.0.1:0", ap("127.0.0.1:20000"), false)
+	for i := range peers {
+		if _, err := c.WriteToUDPAddrPort([]byte{byte(i)}, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(20000+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitNoPorts(t, tr, ns, before, peers, 0)
+	n, err := loader.SenderRecords(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := drain(t, tr)
+	if len(evs) != peers {
+		t.Fatalf("%d events, want %d", len(evs), peers)
+	}
+	sport := c.LocalAddr().(*net.UDPAddr).Port
+	ports := map[uint16]bool{}
+	for _, e := range evs {
+		ports[e.DPort] = true
+		if e.Sender != events.SenderLocal || e.SenderPID != uint32(os.Getpid()) || e.SockIno == 0 ||
+			e.SockIno != evs[0].SockIno || int(e.SPort) != sport || e.OriginNS == 0 {
+			t.Fatalf("event to port %d: sender %s pid %d sock %d (first %d) sport %d origin %d; want local pid %d, one socket, sport %d",
+				e.DPort, e.Sender, e.SenderPID, e.SockIno, evs[0].SockIno, e.SPort, e.OriginNS, os.Getpid(), sport)
+		}
+	}
+	if len(ports) != peers {
+		t.Errorf("%d distinct destination ports, want %d", len(ports), peers)
+	}
+	if n != 1 {
+		t.Errorf("%d sender records after %d peers from one socket, want 1", n, peers)
 	}
 }

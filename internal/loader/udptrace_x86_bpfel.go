@@ -109,10 +109,7 @@ type udptraceFlowKey struct {
 	Family uint8
 	Pad    uint8
 	Sport  uint16
-	Dport  uint16
-	Pad2   uint16
 	Saddr  [16]uint8
-	Daddr  [16]uint8
 }
 
 type udptraceIcmpMark struct {
