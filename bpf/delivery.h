@@ -331,6 +331,9 @@ int BPF_PROG(consume_skb, struct sk_buff *skb, void *location)
 		family = 6;
 	else
 		return 0;
+	/* A delivery record belongs to the namespace the ICMP arrived in. */
+	if (target_netns && skb->dev->nd_net.net->ns.inum != target_netns)
+		return 0;
 	head = BPF_CORE_READ(skb, head);
 	if (is_port_unreach(skb, head, family, true))
 		icmp_handled(skb, head, family, true);

@@ -627,6 +627,10 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 
 	if (type != ICMP_DEST_UNREACH_ || code != ICMP_PORT_UNREACH_)
 		return 0;
+	/* Another namespace's reply: its drop is neither traced nor counted. */
+	if (target_netns && skb->dev->nd_net.net->ns.inum != target_netns &&
+	    skb->dev->nd_net.net->ns.inum != stats_netns)
+		return 0;
 	m = bpf_map_lookup_elem(&icmp_marks, &key);
 	if (m) {
 		m->skb = (__u64)skb;
