@@ -79,6 +79,8 @@ const volatile __u64 icmpv6_rcv_hi = 0;
  * events (and run the chain's other hooks). */
 const volatile bool aggregate = false;
 const volatile bool stream = true;
+/* --lean: net_dev_queue is not attached, so no sender is ever recorded. */
+const volatile bool trace_senders = true;
 /* Wake the reader only once this much is queued: a wakeup per event costs
  * more than the rest of the program. The reader also polls on a timer, so a
  * lone event still shows up promptly. */
@@ -305,9 +307,9 @@ static __always_inline struct sender_info *find_sender(struct event *e)
 	struct sender_info *si;
 
 	__builtin_memcpy(k.saddr, e->saddr, 16);
-	si = bpf_map_lookup_elem(&senders, &k);
+	si = trace_senders ? bpf_map_lookup_elem(&senders, &k) : NULL;
 	if (!si) {
-		e->sender = SENDER_REMOTE;
+		e->sender = trace_senders ? SENDER_REMOTE : SENDER_UNTRACED;
 		e->sender_cgroup = 0;
 		e->sender_pid = e->sender_tid = e->sender_uid = e->sender_netns = 0;
 		__builtin_memset(e->sender_comm, 0, sizeof(e->sender_comm));

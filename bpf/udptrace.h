@@ -80,6 +80,7 @@ struct event {
 enum sender_kind {
 	SENDER_REMOTE = 0, /* no local socket was seen sending it */
 	SENDER_LOCAL = 1,
+	SENDER_UNTRACED = 2, /* --lean: senders are not recorded */
 };
 
 /* udptrace top: no-port datagrams counted in the kernel, per destination

@@ -48,6 +48,8 @@ func badInputs(dir string) []badInput {
 		{[]string{"-6", "--src", "10.0.0.1"}, "--src", `--src 10.0.0.1/32 can never match with -6 (IPv6 only)`},
 		{[]string{"-4", "-6"}, "-4", `-4/--ipv4 and -6/--ipv6 together: give one family, or neither for both`},
 		{[]string{"--ipv6", "--ipv4"}, "--ipv6", `-4/--ipv4 and -6/--ipv6 together: give one family, or neither for both`},
+		{[]string{"--lean", "--pid", "1"}, "--lean", `--lean records no sender, so --pid/--comm cannot select chains: give one or the other`},
+		{[]string{"--comm", "dig", "--lean"}, "--lean", `--lean records no sender, so --pid/--comm cannot select chains: give one or the other`},
 		{[]string{"--ipv4=maybe"}, "--ipv4", `invalid argument "maybe" for "-4, --ipv4" flag: strconv.ParseBool: parsing "maybe": invalid syntax`},
 		{[]string{"--pid", "0"}, "--pid", `--pid: "0" is not a process id (a positive number)`},
 		{[]string{"--pid", "-3"}, "--pid", `--pid: "-3" is not a process id (a positive number)`},

@@ -36,6 +36,7 @@ type options struct {
 	backend       string
 	metrics       string
 	btf           string // --btf FILE
+	lean          bool
 	// changed tells whether a flag was on the command line (for the
 	// values whose default means "unset"); nil: none was.
 	changed func(name string) bool
@@ -57,6 +58,7 @@ func (o *options) register(c *cobra.Command) {
 	f.StringVar(&o.readyFile, "ready-file", "", "create `PATH` once every program is attached")
 	f.StringVar(&o.ringSize, "ring-size", "8M", "ring buffer `SIZE` in bytes, a power of two (K and M suffixes)")
 	f.StringVar(&o.backend, "backend", "auto", "how to hook the kernel: `auto`, fentry, tracepoint or kprobe (see udptrace doctor)")
+	f.BoolVar(&o.lean, "lean", false, "cheapest mode, for busy hosts: the drop and its ICMP verdict only; no sender (shown as untraced), no delivery or syscall records, so healthy traffic runs no udptrace program (see Cost in the README)")
 	registerMetrics(f, &o.metrics)
 	registerBTF(f, &o.btf)
 }
@@ -135,6 +137,9 @@ func (o *options) config() (config, error) {
 	}
 	if o.count == 0 && o.explicit("count") {
 		return c, usagef("--count 0: want at least 1 (without -c, until Ctrl-C)")
+	}
+	if c.loader.Lean = o.lean; o.lean && (len(c.loader.PIDs) > 0 || len(c.loader.Comms) > 0) {
+		return c, usagef("--lean records no sender, so --pid/--comm cannot select chains: give one or the other")
 	}
 	if c.loader.BTF, err = loadBTFFlag(o.btf); err != nil {
 		return c, err

@@ -243,15 +243,19 @@ const (
 	// SenderLocal: a socket of this host sent it; the Sender fields of the
 	// Event describe the sending task.
 	SenderLocal SenderKind = 1
+	// SenderUntraced: senders were not recorded (udptrace --lean).
+	SenderUntraced SenderKind = 2
 )
 
-// String returns "remote" or "local".
+// String returns "remote", "local" or "untraced".
 func (s SenderKind) String() string {
 	switch s {
 	case SenderRemote:
 		return "remote"
 	case SenderLocal:
 		return "local"
+	case SenderUntraced:
+		return "untraced"
 	}
 	return "sender(" + strconv.Itoa(int(s)) + ")"
 }
@@ -387,7 +391,7 @@ func Decode(b []byte, e *Event) error {
 		return fmt.Errorf("unknown icmp verdict %d", b[offICMP])
 	}
 	e.Sender = SenderKind(b[offSender])
-	if e.Sender > SenderLocal {
+	if e.Sender > SenderUntraced {
 		return fmt.Errorf("unknown sender kind %d", b[offSender])
 	}
 	e.Outcome = Outcome(b[offOutcome])

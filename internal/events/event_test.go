@@ -503,18 +503,18 @@ func TestDecodeInvalid(t *testing.T) {
 		{"kind 255", func(r *record) { r.kind = 255 }, "unknown event kind 255"},
 		{"icmp 5", func(r *record) { r.icmp = 5 }, "unknown icmp verdict 5"},
 		{"icmp 255", func(r *record) { r.icmp = 255 }, "unknown icmp verdict 255"},
-		{"sender 2", func(r *record) { r.sender = 2 }, "unknown sender kind 2"},
+		{"sender 3", func(r *record) { r.sender = 3 }, "unknown sender kind 3"},
 		{"sender 128", func(r *record) { r.sender = 128 }, "unknown sender kind 128"},
 		{"sender 255", func(r *record) { r.sender = 255 }, "unknown sender kind 255"},
 		{"outcome 6", func(r *record) { r.outcome = 6 }, "unknown delivery outcome 6"},
 		{"outcome 6 of a delivery", func(r *record) { *r = deliveryRecord(); r.outcome = 6 }, "unknown delivery outcome 6"},
 		{"outcome 255", func(r *record) { r.outcome = 255 }, "unknown delivery outcome 255"},
-		{"sender 2, zero sender part", func(r *record) {
+		{"sender 3, zero sender part", func(r *record) {
 			remote(r)
-			r.sender = 2
+			r.sender = 3
 			r.senderCgroup, r.senderComm = 0, [16]byte{}
 			r.senderPID, r.senderTID, r.senderUID, r.senderNetns = 0, 0, 0, 0
-		}, "unknown sender kind 2"},
+		}, "unknown sender kind 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,7 +538,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 	bd := deliveryRecord().bytes()
 	bs := syscallRecord().bytes()
 	bad := loRecord()
-	bad.sender = 2
+	bad.sender = 3
 	bbad := bad.bytes()
 	var e Event
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -553,7 +553,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 	}
 	// Errors may allocate their message, but must not panic.
 	if err := Decode(bbad, &e); err == nil {
-		t.Error("Decode accepted sender 2")
+		t.Error("Decode accepted sender 3")
 	}
 }
 
@@ -613,7 +613,8 @@ func TestStrings(t *testing.T) {
 		{Outcome(6), "outcome(6)"},
 		{SenderRemote, "remote"},
 		{SenderLocal, "local"},
-		{SenderKind(2), "sender(2)"},
+		{SenderUntraced, "untraced"},
+		{SenderKind(3), "sender(3)"},
 		{FormatText, "text"},
 		{FormatJSON, "json"},
 		{Format(7), "format(7)"},

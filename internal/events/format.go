@@ -99,8 +99,9 @@ const (
 	//	ctx_tid        number  its thread id
 	//	ctx_comm       string  its name
 	//	sender         string  "local": a socket of this host was seen sending
-	//	                       the datagram; "remote": none was, and the
-	//	                       sender_* keys below are 0 and ""
+	//	                       the datagram; "remote": none was; "untraced":
+	//	                       senders were not recorded (--lean). Unless
+	//	                       "local", the sender_* keys below are 0 and ""
 	//	sender_pid     number  tgid of the task that sent the datagram (0 when
 	//	                       the task is unknown, e.g. the datagram left
 	//	                       after neighbour resolution)

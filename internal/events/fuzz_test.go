@@ -134,14 +134,14 @@ func FuzzDecode(f *testing.F) {
 		// The sender part, read again by the offsets of the layout.
 		ne := binary.NativeEndian
 		switch b[69] {
-		case 0:
-			zero := Event{Sender: SenderRemote}
-			if e.Sender != SenderRemote || e.SenderPID != 0 || e.SenderTID != 0 || e.SenderUID != 0 ||
+		case 0, 2:
+			zero := Event{Sender: SenderKind(b[69])}
+			if e.Sender != zero.Sender || e.SenderPID != 0 || e.SenderTID != 0 || e.SenderUID != 0 ||
 				e.SenderNetns != 0 || e.SenderCgroup != 0 || e.SenderComm != zero.SenderComm {
 				t.Errorf("remote record decodes to sender %v %d %d %d %d %d %q", e.Sender, e.SenderPID,
 					e.SenderTID, e.SenderUID, e.SenderNetns, e.SenderCgroup, e.SenderComm)
 			}
-			if je.Sender != "remote" || je.SenderPID != 0 || je.SenderTID != 0 || je.SenderUID != 0 ||
+			if je.Sender != zero.Sender.String() || je.SenderPID != 0 || je.SenderTID != 0 || je.SenderUID != 0 ||
 				je.SenderComm != "" || je.SenderCgroup != 0 || je.SenderNetns != 0 {
 				t.Errorf("remote sender keys %+v", je)
 			}
@@ -230,7 +230,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		// The SENDER cell follows the ICMP cell (padded to 8).
-		cell := " remote "
+		cell := " " + e.Sender.String() + " " // remote, untraced
 		switch {
 		case e.Sender == SenderLocal && e.SenderPID == 0:
 			cell = " local/? " // the task that sent it is not known

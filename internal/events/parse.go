@@ -256,7 +256,7 @@ func ParseJSON(line []byte, e *Event) (time.Time, error) {
 		}
 		e.Syscall = -1
 	}
-	if e.Sender == SenderRemote {
+	if e.Sender != SenderLocal {
 		e.SenderCgroup = 0
 		e.SenderPID, e.SenderTID, e.SenderUID, e.SenderNetns = 0, 0, 0, 0
 		e.SenderComm = [16]byte{}
@@ -696,7 +696,7 @@ func (r *jsonReader) reason() (string, error) {
 }
 
 func (r *jsonReader) sender() (SenderKind, error) {
-	i, err := r.oneOf("remote", "local")
+	i, err := r.oneOf("remote", "local", "untraced")
 	return SenderRemote + SenderKind(i), err
 }
 

@@ -64,6 +64,11 @@ type Config struct {
 	// with Tracer.Aggregates) instead of streaming events; the chain's
 	// other hooks are then not attached.
 	Aggregate bool
+	// Lean attaches only the drop and its reply's hooks (--lean): no
+	// sender (events say SenderUntraced), no delivery or syscall records,
+	// and on the tracepoint backend no IPv6 verdict. Healthy traffic then
+	// runs no udptrace program at all.
+	Lean bool
 	// AggEntries bounds top's table (keys); 0 means 16384.
 	AggEntries int
 	// PrimeNetns are paths of namespaces (/proc/PID/ns/net, ...) whose
@@ -111,6 +116,7 @@ type Tracer struct {
 	coll      *ebpf.Collection
 	links     []link.Link
 	aggregate bool
+	lean      bool
 }
 
 // Sentinel causes, for callers that want to name a fix.
@@ -281,7 +287,7 @@ func prepare(file *BTF) (*btf.Spec, error) {
 }
 
 func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
-	t := &Tracer{Backend: b, aggregate: cfg.Aggregate}
+	t := &Tracer{Backend: b, aggregate: cfg.Aggregate, lean: cfg.Lean}
 	if err := ownBTF(b, cfg.BTF); err != nil {
 		return nil, err
 	}
@@ -300,8 +306,13 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		t.ICMP4, t.ICMP6 = true, true
 		t.NoDelivery = functionDelivery(kernel)
 	}
-	t.Delivery = t.NoDelivery == ""
 	t.SyscallHook = syscallHook(b, kernel)
+	if cfg.Lean {
+		// net_dev_queue, which sees the ICMPv6 replies, is left out too.
+		t.ICMP6 = t.ICMP6 && b != Tracepoint
+		t.NoDelivery, t.SyscallHook = "--lean leaves the delivery and syscall links out", ""
+	}
+	t.Delivery = t.NoDelivery == ""
 	mib := ratelimitCounters()
 	t.RateLimits = mib.host4 != 0
 
@@ -334,6 +345,7 @@ func open(cfg Config, b Backend, kernel *btf.Spec) (*Tracer, error) {
 		"wakeup_bytes":    uint64(cfg.RingSize / 16),
 		"aggregate":       cfg.Aggregate,
 		"stream":          !cfg.Aggregate,
+		"trace_senders":   !cfg.Lean,
 		"mib_rl_global4":  mib.global4,
 		"mib_rl_host4":    mib.host4,
 		"mib_rl_host6":    mib.host6,
@@ -417,6 +429,9 @@ func (t *Tracer) uses(b Backend, name, section string) bool {
 	}
 	if t.aggregate && (deliveryPrograms[name] || strings.HasPrefix(name, "sc_")) {
 		return false // top counts datagrams only
+	}
+	if t.lean && (deliveryPrograms[name] || strings.HasPrefix(name, "sc_") || strings.HasSuffix(name, "net_dev_queue")) {
+		return false // the drop and its reply only
 	}
 	switch name {
 	case "sc_recv_length", "sc_send_length":

@@ -754,3 +754,45 @@ func TestSenderManyPeers(t *testing.T) {
 		t.Errorf("%d sender records after %d peers from one socket, want 1", n, peers)
 	}
 }
+
+// --lean attaches only the drop's and the reply's hooks: every datagram is
+// still an event and counted, its sender is untraced, and no hook that runs
+// on healthy traffic (net_dev_queue, consume_skb, the socket calls) is there.
+func TestLean(t *testing.T) {
+	ns := testutil.NewNS(t)
+	tr := open(t, loader.Config{TargetNetns: ns.Inode, StatsNetns: ns.Inode, Lean: true})
+	for _, h := range tr.Hooks {
+		for _, healthy := range []string{"net_dev_queue", "consume_skb", "sock_", "error_report", "udp4_err", "icmpv6_notify"} {
+			if strings.Contains(h, healthy) {
+				t.Errorf("hook %s attached with Lean", h)
+			}
+		}
+	}
+	if tr.Delivery || tr.SyscallHook != "" {
+		t.Errorf("Lean: delivery %v, syscall hook %q; want neither", tr.Delivery, tr.SyscallHook)
+	}
+	before := testutil.ReadCounters(t, ns)
+	d4, d6 := ap("127.0.0.1:9"), ap("[::1]:9")
+	testutil.Send(t, testutil.UDPSocket(t, ns, "127.0.0.1:0", d4, true), d4, 3, 1)
+	testutil.Send(t, testutil.UDPSocket(t, ns, "[::1]:0", d6, false), d6, 2, 1)
+	waitNoPorts(t, tr, ns, before, 3, 2)
+	all := drainAll(t, tr)
+	if len(all) != 5 {
+		t.Fatalf("%d records, want the 5 no-port ones only", len(all))
+	}
+	n4 := 0
+	for _, e := range all {
+		if e.Kind != events.KindNoPort || e.Sender != events.SenderUntraced || e.SenderPID != 0 || e.DPort != 9 {
+			t.Errorf("record %s to port %d, sender %s pid %d; want noport to 9, untraced", e.Kind, e.DPort, e.Sender, e.SenderPID)
+		}
+		if e.Family == events.FamilyIPv4 {
+			n4++
+			if tr.ICMP4 && e.ICMP != events.ICMPSent {
+				t.Errorf("IPv4 verdict %s, want sent", e.ICMP)
+			}
+		}
+	}
+	if n4 != 3 {
+		t.Errorf("%d IPv4 records, want 3", n4)
+	}
+}

@@ -185,8 +185,9 @@ type udptraceSenderInfo struct {
 type udptraceSenderKind uint32
 
 const (
-	udptraceSenderKindSENDER_REMOTE udptraceSenderKind = 0
-	udptraceSenderKindSENDER_LOCAL  udptraceSenderKind = 1
+	udptraceSenderKindSENDER_REMOTE   udptraceSenderKind = 0
+	udptraceSenderKindSENDER_LOCAL    udptraceSenderKind = 1
+	udptraceSenderKindSENDER_UNTRACED udptraceSenderKind = 2
 )
 
 // Names of all BPF objects in the ELF.
@@ -270,6 +271,7 @@ const (
 	udptraceVarStatsNetns       = "stats_netns"
 	udptraceVarStream           = "stream"
 	udptraceVarTargetNetns      = "target_netns"
+	udptraceVarTraceSenders     = "trace_senders"
 	udptraceVarUnusedAggKey     = "unused_agg_key"
 	udptraceVarUnusedAggVal     = "unused_agg_val"
 	udptraceVarUnusedCounter    = "unused_counter"
@@ -413,6 +415,7 @@ type udptraceVariableSpecs struct {
 	StatsNetns    *ebpf.VariableSpec `ebpf:"stats_netns"`
 	Stream        *ebpf.VariableSpec `ebpf:"stream"`
 	TargetNetns   *ebpf.VariableSpec `ebpf:"target_netns"`
+	TraceSenders  *ebpf.VariableSpec `ebpf:"trace_senders"`
 	UnusedAggKey  *ebpf.VariableSpec `ebpf:"unused_agg_key"`
 	UnusedAggVal  *ebpf.VariableSpec `ebpf:"unused_agg_val"`
 	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
@@ -513,6 +516,7 @@ type udptraceVariables struct {
 	StatsNetns    *ebpf.Variable `ebpf:"stats_netns"`
 	Stream        *ebpf.Variable `ebpf:"stream"`
 	TargetNetns   *ebpf.Variable `ebpf:"target_netns"`
+	TraceSenders  *ebpf.Variable `ebpf:"trace_senders"`
 	UnusedAggKey  *ebpf.Variable `ebpf:"unused_agg_key"`
 	UnusedAggVal  *ebpf.Variable `ebpf:"unused_agg_val"`
 	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`

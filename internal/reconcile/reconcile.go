@@ -101,7 +101,7 @@ func (r Report) WriteText(w io.Writer) error {
 
 func icmpLine(b *strings.Builder, name string, counter, sent uint64, known bool) {
 	if !known {
-		fmt.Fprintf(b, "  %-24s %10d %12s  (replies not visible on this kernel)\n", name, counter, "-")
+		fmt.Fprintf(b, "  %-24s %10d %12s  (replies not visible here)\n", name, counter, "-")
 		return
 	}
 	note := "match"

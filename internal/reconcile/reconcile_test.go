@@ -23,7 +23,7 @@ func TestReconcile(t *testing.T) {
 		{"lost", func(in *Input) { in.Lost, in.LostNS, in.PrintedNS = 2, 2, 8 }, true, false, []string{"MATCH, INCOMPLETE", "lost in the ring buffer: 2 (2 from this netns)"}},
 		{"missed", func(in *Input) { in.Seen6 = 2 }, false, true, []string{"result: MISMATCH", "Udp6NoPorts                       3            2  DIFFER"}},
 		{"after -c", func(in *Input) { in.PrintedNS, in.Unprinted = 4, 6 }, true, true, []string{"6 more captured but not printed (after the -c limit, or once output stopped)"}},
-		{"no icmp hooks", func(in *Input) { in.ICMP6Known = false }, true, true, []string{"(replies not visible on this kernel)"}},
+		{"no icmp hooks", func(in *Input) { in.ICMP6Known = false }, true, true, []string{"(replies not visible here)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base
