@@ -32,10 +32,19 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/udptrace/udptrace/internal/lab"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == workloadMode {
+		if err := runWorkload(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench workload: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == senderMode {
 		if err := runSender(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "bench sender: %v\n", err)
@@ -59,6 +68,9 @@ type options struct {
 	cpu          int
 	udptrace     string
 	modes        string
+	workloads    string
+	scale        float64
+	markdown     bool
 	bpfStats     bool
 	goBench      bool
 	benchtime    string
@@ -69,11 +81,14 @@ type options struct {
 func parseFlags() (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Uint64Var(&o.n, "n", 200000, "datagrams per flood")
+	fs.Uint64Var(&o.n, "n", 200000, "datagrams per no-port flood (workload noport)")
+	fs.StringVar(&o.workloads, "workloads", strings.Join(workloadNames(), ","), "workloads to run, comma-separated")
+	fs.Float64Var(&o.scale, "scale", 1, "multiply the per-run counts of tcp-bulk, tcp-rr, udp-flow and udp-peers by this (0.1 for a quick try)")
+	fs.BoolVar(&o.markdown, "markdown", false, "also print the per-workload tables as Markdown (for the README)")
 	fs.IntVar(&o.repeats, "repeats", 5, "timed floods per mode (interleaved; the median is reported)")
 	fs.IntVar(&o.cpu, "cpu", 1, "CPU the sender is pinned to")
 	fs.StringVar(&o.udptrace, "udptrace", "", "udptrace binary to measure (default: go build ./cmd/udptrace into a temporary directory)")
-	fs.StringVar(&o.modes, "modes", "baseline,top,json,filter,bpftrace", "modes to run, comma-separated (baseline is always run)")
+	fs.StringVar(&o.modes, "modes", strings.Join(modeKeys, ","), "modes to run, comma-separated (baseline is always run; bpftrace only on noport)")
 	fs.BoolVar(&o.bpfStats, "bpf-stats", true, "one extra flood per traced mode with kernel.bpf_stats_enabled on, for BPF run times")
 	fs.BoolVar(&o.goBench, "gobench", true, "run the Go benchmarks of internal/events (decode and format per event)")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "go test -benchtime for the Go benchmarks")
@@ -90,8 +105,8 @@ func parseFlags() (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.n == 0 || o.repeats < 1 {
-		return o, fmt.Errorf("-n and -repeats must be positive")
+	if o.n == 0 || o.repeats < 1 || o.scale <= 0 {
+		return o, fmt.Errorf("-n, -repeats and -scale must be positive")
 	}
 	if o.cpu < 0 || o.cpu >= 1024 {
 		return o, fmt.Errorf("-cpu %d: out of range", o.cpu)
@@ -165,9 +180,31 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("network namespace: %w", err)
 	}
 	defer ns.Close()
-	b.ns = ns
+	other, err := lab.NewNS()
+	if err != nil {
+		return fmt.Errorf("second network namespace: %w", err)
+	}
+	defer other.Close()
+	b.ns, b.other = ns, other
+	b.peerCPU = peerCPU(o.cpu)
 
-	modes := b.modes(ctx, wanted)
+	var wls []workload
+	for k := range strings.SplitSeq(o.workloads, ",") {
+		k = strings.TrimSpace(k)
+		i := slices.IndexFunc(workloads, func(w workload) bool { return w.name == k })
+		if i < 0 {
+			return fmt.Errorf("-workloads: unknown workload %q (workloads: %s)", k, strings.Join(workloadNames(), ","))
+		}
+		w := workloads[i]
+		if w.name == "noport" {
+			w.n = o.n
+		} else {
+			w.n = max(uint64(float64(w.n)*o.scale), 1)
+		}
+		wls = append(wls, w)
+	}
+
+	proto := b.modes(ctx, wanted)
 
 	var notes []string
 	// Tracing programs of other processes that are still there after the
@@ -188,72 +225,30 @@ func run(ctx context.Context) error {
 		notes = append(notes, "WARNING: kernel.bpf_stats_enabled was already on: every BPF program pays for the statistics in the timed runs too")
 	}
 
-	var active []*mode
-	for _, m := range modes {
-		if m.skip == "" {
-			active = append(active, m)
+	var results []wlResult
+	for _, wl := range wls {
+		modes := modesFor(proto, wl)
+		b.wl, b.n = wl, wl.n
+		if err := b.runWorkloadModes(ctx, o, modes, &notes); err != nil {
+			return err
 		}
-	}
-	logf("%d modes x %d floods of %d datagrams, interleaved; sender pinned to CPU %d; netns %d",
-		len(active), o.repeats, o.n, o.cpu, ns.Inode)
-	// One untimed flood first: caches, the namespace's route and the
-	// sender binary's pages warm for every mode alike.
-	var warm runResult
-	if err := b.flood(ctx, &warm); err != nil {
-		return fmt.Errorf("warm-up flood: %w", err)
-	}
-	for rep := range o.repeats {
-		for _, m := range active {
-			if m.skip != "" {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r := b.measure(ctx, m, false, o.quietTimeout)
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			logRun(m, rep+1, o.repeats, r)
-			if r.err != nil && !slices.ContainsFunc(m.runs, func(r runResult) bool { return r.err == nil }) {
-				m.skip = r.err.Error()
-				continue
-			}
-			m.runs = append(m.runs, r)
-		}
-	}
-	if o.bpfStats {
-		for _, m := range active {
-			if m.kind == kindBaseline || m.skip != "" {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r := b.measure(ctx, m, true, o.quietTimeout)
-			logRun(m, 0, 0, r)
-			if r.err == nil {
-				m.stats = &r
-			} else {
-				notes = append(notes, fmt.Sprintf("%s: the bpf_stats run failed: %v", m.label, r.err))
-			}
-		}
+		results = append(results, wlResult{wl: wl, modes: modes})
 	}
 	floodTime := time.Since(started)
 	notes = append(notes, fmt.Sprintf("load average at end: %s; floods took %s", loadavg(), floodTime.Round(time.Second)))
 	redone, disturbed := 0, 0
-	for _, m := range modes {
-		for _, r := range append(slices.Clone(m.runs), derefRuns(m.stats)...) {
-			redone += max(r.attempts-1, 0)
-			if len(r.disturbed) > 0 {
-				disturbed++
-			}
-		}
-	}
 	maxSteal := 0.0
-	for _, m := range modes {
-		for _, r := range m.runs {
-			maxSteal = max(maxSteal, r.steal)
+	for _, res := range results {
+		for _, m := range res.modes {
+			for _, r := range append(slices.Clone(m.runs), derefRuns(m.stats)...) {
+				redone += max(r.attempts-1, 0)
+				if len(r.disturbed) > 0 {
+					disturbed++
+				}
+			}
+			for _, r := range m.runs {
+				maxSteal = max(maxSteal, r.steal)
+			}
 		}
 	}
 	if maxSteal > 0.05 {
@@ -272,14 +267,14 @@ func run(ctx context.Context) error {
 	}
 
 	report(os.Stdout, reportInput{
-		opts: o, modes: modes, notes: notes, date: started, version: version,
+		opts: o, results: results, notes: notes, date: started, version: version,
 		goBench: gb, goBenchOrder: gbOrder, goBenchErr: gbErr,
 	})
 	return nil
 }
 
 // modeKeys are the modes' names for -modes, in the order they run.
-var modeKeys = []string{"baseline", "top", "json", "filter", "bpftrace"}
+var modeKeys = []string{"baseline", "plain", "top", "json", "filter", "other", "lean", "bpftrace"}
 
 // modes lists the modes in the order they run, each with its command line,
 // or the reason it is skipped.
@@ -287,6 +282,9 @@ func (b *bench) modes(ctx context.Context, wanted map[string]bool) []*mode {
 	nsPath := b.ns.Path
 	all := []*mode{
 		{key: "baseline", label: "baseline", kind: kindBaseline, display: "nothing attached"},
+		{key: "plain", label: "udptrace", kind: kindUdptrace, readyFile: true,
+			args:    []string{"--netns", nsPath},
+			display: "udptrace --netns NS > /dev/null (the table)"},
 		{key: "top", label: "udptrace top", kind: kindUdptrace, pipeStdout: true,
 			args:    []string{"top", "--netns", nsPath, "--interval", "1s", "--json"},
 			display: "udptrace top --netns NS --interval 1s --json > /dev/null"},
@@ -296,6 +294,12 @@ func (b *bench) modes(ctx context.Context, wanted map[string]bool) []*mode {
 		{key: "filter", label: "udptrace --port 1", kind: kindUdptrace, readyFile: true,
 			args:    []string{"--port", "1", "--netns", nsPath},
 			display: "udptrace --port 1 --netns NS > /dev/null"},
+		{key: "other", label: "udptrace other ns", kind: kindUdptrace, readyFile: true,
+			args:    []string{"--netns", b.other.Path},
+			display: "udptrace --netns OTHER > /dev/null (a second namespace, where nothing flows)"},
+		{key: "lean", label: "udptrace --lean", kind: kindUdptrace, readyFile: true,
+			args:    []string{"--lean", "--netns", nsPath},
+			display: "udptrace --lean --netns NS > /dev/null (no sender, no delivery or syscall links)"},
 		{key: "bpftrace", label: "bpftrace count", kind: kindBpftrace, pipeStdout: true},
 	}
 	var out []*mode
@@ -356,6 +360,13 @@ func (b *bench) prepareBpftrace(ctx context.Context, m *mode) {
 		return
 	}
 	b.bpftrace = path
+	// bpftrace's tracepoint: probes need tracefs, which this machine
+	// may not have mounted (udptrace's tp_btf and raw_tp do not).
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
+		if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+			logf("mount tracefs on /sys/kernel/tracing: %v", err)
+		}
+	}
 	if err := exec.CommandContext(ctx, path, "--version").Run(); err != nil {
 		m.skip = fmt.Sprintf("bpftrace does not run: %v", err)
 		return

@@ -12,7 +12,7 @@ import (
 // reportInput is everything the report prints.
 type reportInput struct {
 	opts         options
-	modes        []*mode
+	results      []wlResult
 	notes        []string
 	date         time.Time
 	version      string // udptrace --version
@@ -32,13 +32,15 @@ type summary struct {
 	lost      int64   // the most lost in any run; -1 when unknown
 	rssMiB    float64 // the highest peak RSS
 	bpfNS     float64 // BPF ns per datagram, from the bpf_stats run; -1 when not measured
-	countsOK  bool    // every run: the kernel dropped every datagram sent
-	seenOK    bool    // every run: the tracer saw at least every datagram (udptrace: exactly)
+	countsOK  bool    // every run: the kernel dropped every datagram sent (noport), or none (other workloads)
+	seenOK    bool    // every run: the tracer saw at least every datagram (udptrace: exactly); expectNone: saw and printed nothing
 	seenKnown bool
+	deliverOK bool   // every run: the receiving end got every unit sent (not noport)
+	rcvbufErr uint64 // the most Udp RcvbufErrors of any run
 }
 
 func summarize(m *mode) summary {
-	s := summary{lost: 0, bpfNS: -1, countsOK: true, seenOK: true, seenKnown: true}
+	s := summary{lost: 0, bpfNS: -1, countsOK: true, seenOK: true, seenKnown: true, deliverOK: true}
 	var rates, cpus, tracers []float64
 	for _, r := range m.runs {
 		if r.err != nil {
@@ -53,12 +55,20 @@ func summarize(m *mode) summary {
 		} else {
 			s.lost = max(s.lost, r.lost)
 		}
-		if r.noPorts != r.sent {
+		if (m.noport && r.noPorts != r.sent) || (!m.noport && r.noPorts != 0) {
 			s.countsOK = false
 		}
+		if !m.noport && r.received != r.units {
+			s.deliverOK = false
+		}
+		s.rcvbufErr = max(s.rcvbufErr, r.rcvbufErr)
 		switch {
 		case r.seen < 0:
 			s.seenKnown = false
+		case m.expectNone && m.kind == kindUdptrace:
+			if r.seen != 0 || r.events > 0 {
+				s.seenOK = false
+			}
 		case m.kind == kindUdptrace && uint64(r.seen) != r.noPorts,
 			m.kind == kindBpftrace && uint64(r.seen) < r.noPorts:
 			s.seenOK = false
@@ -90,22 +100,60 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// report prints the results table, the BPF programs, the Go benchmarks and
-// the targets.
+// report prints the no-port table as before, the runs, the per-workload
+// tables of issue 12, the Go benchmarks and the targets.
 func report(w io.Writer, in reportInput) {
 	o := in.opts
 	fmt.Fprintf(w, "\nudptrace cost benchmark, %s\n", in.date.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "machine: %s\n", machine())
 	fmt.Fprintf(w, "measured: %s\n", in.version)
-	fmt.Fprintf(w, "flood: %d datagrams (16-byte payload) from one unconnected UDP socket, a sendto loop on one thread pinned to CPU %d,\n"+
-		"       to 127.0.0.1:9 (closed) in a fresh network namespace; %d floods per mode, interleaved; medians.\n",
-		o.n, o.cpu, o.repeats)
-	fmt.Fprintf(w, "       slowdown = traced / baseline: sender CPU per datagram (the steadier measure), and datagrams/s.\n\n")
+	fmt.Fprintf(w, "workloads, each in a fresh network namespace on lo, the sending thread pinned to CPU %d (a receiving/server thread, when there is one, to CPU %d);\n"+
+		"%d runs per mode, interleaved; medians. CPU = rusage of the workload process, both ends, from the start of its loop.\n",
+		o.cpu, peerCPU(o.cpu), o.repeats)
+	for _, res := range in.results {
+		fmt.Fprintf(w, "  %-9s %d %s per run: %s\n", res.wl.name, res.wl.n, res.wl.unit, res.wl.about)
+	}
+	fmt.Fprintf(w, "  packets: tcp-* count the namespace's lo tx_packets delta over the loop (segments and ACKs; a GSO super-packet is one),\n"+
+		"           udp-* and noport the datagrams sent.\n")
 
+	var noport *wlResult
+	all := map[*mode]summary{}
+	for i, res := range in.results {
+		for _, m := range res.modes {
+			all[m] = summarize(m)
+		}
+		if res.wl.name == "noport" {
+			noport = &in.results[i]
+		}
+	}
+	if noport != nil {
+		printNoport(w, o, noport.modes, all)
+	}
+	for _, res := range in.results {
+		printChecks(w, res.wl.name, res.modes, all)
+	}
+	printWorkloads(w, in.results, all, o.markdown)
+	printGoBench(w, in)
+	if noport != nil {
+		printTargets(w, in, noport.modes, all)
+	}
+	printIssue12Targets(w, in.results, all)
+
+	if len(in.notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range in.notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+}
+
+// printNoport prints the no-port flood's table, the one the bench always had.
+func printNoport(w io.Writer, o options, modes []*mode, sums map[*mode]summary) {
+	fmt.Fprintf(w, "\nnoport: %d datagrams (16-byte payload) from one unconnected UDP socket, a sendto loop on one thread pinned to CPU %d,\n"+
+		"       to 127.0.0.1:9 (closed); slowdown = traced / baseline: sender CPU per datagram (the steadier measure), and datagrams/s.\n\n",
+		o.n, o.cpu)
 	var base summary
-	sums := map[*mode]summary{}
-	for _, m := range in.modes {
-		sums[m] = summarize(m)
+	for _, m := range modes {
 		if m.kind == kindBaseline {
 			base = sums[m]
 		}
@@ -113,7 +161,7 @@ func report(w io.Writer, in reportInput) {
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "mode\tdatagrams/s\tsender CPU µs/dgram\tslowdown CPU\tslowdown rate\tlost\tRSS MiB\tBPF ns/dgram\ttracer CPU µs/dgram\t")
-	for _, m := range in.modes {
+	for _, m := range modes {
 		s := sums[m]
 		if m.skip != "" || !s.ok {
 			fmt.Fprintf(tw, "%s\tskipped\t\t\t\t\t\t\t\t\n", m.label)
@@ -141,7 +189,7 @@ func report(w io.Writer, in reportInput) {
 	tw.Flush()
 
 	fmt.Fprintln(w)
-	for _, m := range in.modes {
+	for _, m := range modes {
 		if m.skip != "" {
 			fmt.Fprintf(w, "  %-18s skipped: %s\n", m.label, m.skip)
 			continue
@@ -151,18 +199,7 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintf(w, "  (lost: events lost in udptrace's ring buffer; for top, which has none, datagrams its kernel table could not count)\n")
 	fmt.Fprintf(w, "  (± is half the range of the %d runs; tracer CPU is the tracer process's own, during the flood and its drain;\n"+
 		"   BPF ns/dgram is the run time of all the tracer's BPF programs over the flood / datagrams, from the bpf_stats run)\n", o.repeats)
-
-	printPrograms(w, in.modes, sums)
-	printChecks(w, in.modes, sums)
-	printGoBench(w, in)
-	printTargets(w, in, sums)
-
-	if len(in.notes) > 0 {
-		fmt.Fprintln(w, "\nnotes:")
-		for _, n := range in.notes {
-			fmt.Fprintf(w, "  %s\n", n)
-		}
-	}
+	printPrograms(w, modes, sums)
 }
 
 // printPrograms prints, per mode, where the BPF time went.
@@ -197,8 +234,8 @@ func printPrograms(w io.Writer, modes []*mode, sums map[*mode]summary) {
 
 // printChecks prints per mode whether the counts add up, and every run's
 // raw numbers.
-func printChecks(w io.Writer, modes []*mode, sums map[*mode]summary) {
-	fmt.Fprintln(w, "\nruns (sender CPU µs/dgram @ k datagrams/s), in order:")
+func printChecks(w io.Writer, wl string, modes []*mode, sums map[*mode]summary) {
+	fmt.Fprintf(w, "\n%s runs (CPU µs/packet @ k packets/s), in order:\n", wl)
 	for _, m := range modes {
 		if m.skip != "" {
 			continue
@@ -220,11 +257,26 @@ func printChecks(w io.Writer, modes []*mode, sums map[*mode]summary) {
 		if sendErrs > 0 {
 			checks = append(checks, fmt.Sprintf("%d sendto calls failed and were retried", sendErrs))
 		}
-		if !s.countsOK {
+		switch {
+		case !s.countsOK && m.noport:
 			checks = append(checks, "WARNING: Udp NoPorts != datagrams sent in some run")
+		case !s.countsOK:
+			checks = append(checks, "WARNING: Udp NoPorts grew in some run")
+		}
+		if !m.noport {
+			if !s.deliverOK {
+				checks = append(checks, "WARNING: the receiving end did not get everything in some run")
+			}
+			if s.rcvbufErr > 0 {
+				checks = append(checks, fmt.Sprintf("NOTE: up to %d Udp RcvbufErrors (receiver drops) in a run", s.rcvbufErr))
+			}
 		}
 		switch {
 		case m.kind == kindBaseline:
+		case m.expectNone && m.kind == kindUdptrace && s.seenKnown && s.seenOK:
+			checks = append(checks, "udptrace printed 0 events and saw 0 datagrams, as it should")
+		case m.expectNone && m.kind == kindUdptrace && s.seenKnown:
+			checks = append(checks, "WARNING: udptrace reported events on traffic it should not report")
 		case !s.seenKnown:
 			checks = append(checks, "seen: not reported")
 		case !s.seenOK:
@@ -292,10 +344,10 @@ func verdict(ok bool) string {
 }
 
 // printTargets checks the issue's targets against the measurements.
-func printTargets(w io.Writer, in reportInput, sums map[*mode]summary) {
+func printTargets(w io.Writer, in reportInput, modes []*mode, sums map[*mode]summary) {
 	byKey := map[string]*mode{}
 	var base summary
-	for _, m := range in.modes {
+	for _, m := range modes {
 		byKey[m.key] = m
 		if m.kind == kindBaseline {
 			base = sums[m]
@@ -365,8 +417,8 @@ func printTargets(w io.Writer, in reportInput, sums map[*mode]summary) {
 	rss := target{name: "udptrace RSS < 40 MiB", verdict: "n/a", measured: "not measured"}
 	var maxRSS float64
 	var which string
-	for _, m := range in.modes {
-		if m.kind == kindUdptrace && sums[m].ok && sums[m].rssMiB > maxRSS {
+	for m, s := range sums {
+		if m.kind == kindUdptrace && s.ok && s.rssMiB > maxRSS {
 			maxRSS, which = sums[m].rssMiB, m.label
 		}
 	}
@@ -376,7 +428,7 @@ func printTargets(w io.Writer, in reportInput, sums map[*mode]summary) {
 	}
 	targets = append(targets, rss)
 
-	fmt.Fprintln(w, "\ntargets (from the issue):")
+	fmt.Fprintln(w, "\ntargets of the first performance issue (noport flood; RSS over every workload):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range targets {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", t.name, t.measured, t.verdict)

@@ -46,6 +46,10 @@ type mode struct {
 	// line containing "ready" on stderr (or, for bpftrace, stdout).
 	readyFile bool
 	skip      string // why the mode is not measured, when it is not
+	// noport: the workload is the no-port flood, whose datagrams udptrace
+	// reports; expectNone: udptrace must report nothing (unrelated traffic,
+	// or a namespace without traffic).
+	noport, expectNone bool
 
 	runs  []runResult // the timed runs, bpf_stats off
 	stats *runResult  // the extra run with bpf_stats on, for BPF run times
@@ -65,6 +69,11 @@ type runResult struct {
 	progs     []progStat
 	bpfNS     uint64   // sum of the tracer's BPF run time over the flood
 	sendErrs  uint64   // sendto calls that failed and were retried
+	events    int64    // udptrace: "events printed" of its summary; -1 when unknown
+	units     uint64   // what the workload counted: datagrams, writes or exchanges
+	received  uint64   // units the workload's receiving end got (not noport)
+	loTx      uint64   // the namespace's lo tx_packets delta over the loop (not noport)
+	rcvbufErr uint64   // Udp RcvbufErrors delta of the namespace: datagrams the receiver dropped
 	tracerErr string   // the tracer's exit error, if any
 	disturbed []string // what disturbed the flood (see disturbances)
 	// steal is the time the hypervisor gave this machine's vCPUs to someone
@@ -80,8 +89,11 @@ type bench struct {
 	udptrace string
 	bpftrace string
 	ns       *lab.NS
-	n        uint64
+	other    *lab.NS // a second namespace where nothing flows (mode other)
+	n        uint64  // units per run of the current workload
+	wl       workload
 	cpu      int
+	peerCPU  int // the receiving (server) thread's CPU
 	tmp      string
 	devnull  *os.File
 	// preexisting are the ids of the tracing BPF programs of other
@@ -92,36 +104,40 @@ type bench struct {
 	retired map[uint32]bool
 }
 
-// flood runs the sender inside the namespace and waits for it.
+// flood runs the workload process inside the namespace and waits for it.
 func (b *bench) flood(ctx context.Context, r *runResult) error {
 	before, err := snmp.ReadNetns(b.ns.Path)
 	if err != nil {
 		return fmt.Errorf("read the namespace's counters: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, b.self, senderMode,
-		"-n", strconv.FormatUint(b.n, 10), "-cpu", strconv.Itoa(b.cpu))
+	n := strconv.FormatUint(b.n, 10)
+	cmd := exec.CommandContext(ctx, b.self, senderMode, "-n", n, "-cpu", strconv.Itoa(b.cpu))
+	// One P for the lone sender thread; two for a workload's two ends, so
+	// that neither waits for the other's P between system calls.
+	procs := "GOMAXPROCS=1"
+	if b.wl.name != "noport" {
+		cmd = exec.CommandContext(ctx, b.self, workloadMode, "-w", b.wl.name, "-n", n,
+			"-cpu", strconv.Itoa(b.cpu), "-peer-cpu", strconv.Itoa(b.peerCPU))
+		procs = "GOMAXPROCS=2"
+	}
 	out, errOut := newTailBuffer(1<<16), newTailBuffer(1<<16)
 	cmd.Stdout, cmd.Stderr = out, errOut
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), procs)
 	st0, err := readCPUStat()
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
 	if err := b.ns.Do(cmd.Start); err != nil {
-		return fmt.Errorf("start the sender: %w", err)
+		return fmt.Errorf("start the workload: %w", err)
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("sender: %w: %s", err, strings.TrimSpace(errOut.String()))
+		return fmt.Errorf("workload %s: %w: %s", b.wl.name, err, strings.TrimSpace(errOut.String()))
 	}
 	r.floodWall = time.Since(t0)
 	st1, err := readCPUStat()
 	if err != nil {
 		return err
-	}
-	var res senderResult
-	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
-		return fmt.Errorf("sender output %q: %w", out.String(), err)
 	}
 	total, err := rusageCPU(cmd.ProcessState)
 	if err != nil {
@@ -132,10 +148,33 @@ func (b *bench) flood(ctx context.Context, r *runResult) error {
 		return fmt.Errorf("read the namespace's counters: %w", err)
 	}
 	r.steal = float64(time.Duration((st1.steal-st0.steal)*uint64(time.Second/userHZ))) / float64(r.floodWall)
-	r.sent, r.sendErrs = res.Sent, res.Errors
-	r.rate = float64(res.Sent) / (float64(res.WallNS) / 1e9)
-	r.cpuUS = float64(total.Nanoseconds()-res.StartCPUNS) / 1e3 / float64(res.Sent)
-	r.noPorts = snmp.Sub(after, before).Get("Udp.NoPorts")
+	delta := snmp.Sub(after, before)
+	r.noPorts, r.rcvbufErr = delta.Get("Udp.NoPorts"), delta.Get("Udp.RcvbufErrors")
+	var wallNS, startCPU int64
+	if b.wl.name == "noport" {
+		var res senderResult
+		if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+			return fmt.Errorf("sender output %q: %w", out.String(), err)
+		}
+		r.sent, r.sendErrs, r.units = res.Sent, res.Errors, res.Sent
+		wallNS, startCPU = res.WallNS, res.StartCPUNS
+	} else {
+		var res workloadResult
+		if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+			return fmt.Errorf("workload output %q: %w", out.String(), err)
+		}
+		r.units, r.received, r.loTx = res.Sent, res.Received, res.LoTx
+		r.sent = res.Sent
+		if b.wl.loPackets {
+			r.sent = res.LoTx
+		}
+		wallNS, startCPU = res.WallNS, res.StartCPUNS
+	}
+	if r.sent == 0 || wallNS <= 0 {
+		return fmt.Errorf("workload %s: no packets (%s)", b.wl.name, strings.TrimSpace(out.String()))
+	}
+	r.rate = float64(r.sent) / (float64(wallNS) / 1e9)
+	r.cpuUS = float64(total.Nanoseconds()-startCPU) / 1e3 / float64(r.sent)
 	return nil
 }
 
@@ -230,7 +269,7 @@ func (t *tracer) kill() {
 // runOnce floods once under mode m; with stats, bpf_stats is on during the
 // flood and the tracer's programs' run times are read before and after.
 func (b *bench) runOnce(ctx context.Context, m *mode, stats bool) runResult {
-	r := runResult{lost: -1, seen: -1}
+	r := runResult{lost: -1, seen: -1, events: -1}
 	t, err := b.start(m)
 	if err != nil {
 		r.err = err
@@ -308,11 +347,15 @@ func (b *bench) runOnce(ctx context.Context, m *mode, stats bool) runResult {
 		r.tracerErr = fmt.Sprintf("%v: %s", err, lastLines(t.stderr.String(), 3))
 	}
 	r.lost, r.seen = parseSummary(m.kind, t)
+	if m.kind == kindUdptrace && t.stdout == nil {
+		r.events = lastInt(eventsRE, t.stderr.String())
+	}
 	return r
 }
 
 var (
 	lostRE     = regexp.MustCompile(`lost in the ring buffer: (\d+)`)
+	eventsRE   = regexp.MustCompile(`events printed: (\d+)`)
 	noPortsRE  = regexp.MustCompile(`Udp NoPorts\s+\d+\s+(\d+)`)
 	bpftraceRE = regexp.MustCompile(`@n:\s*(\d+)`)
 )
@@ -334,17 +377,7 @@ type topSnapshot struct {
 // not count (overflow, reported as lost) and the totals of its keys.
 // bpftrace prints @n.
 func parseSummary(k kind, t *tracer) (lost, seen int64) {
-	last := func(re *regexp.Regexp, s string) int64 {
-		m := re.FindAllStringSubmatch(s, -1)
-		if len(m) == 0 {
-			return -1
-		}
-		n, err := strconv.ParseInt(m[len(m)-1][1], 10, 64)
-		if err != nil {
-			return -1
-		}
-		return n
-	}
+	last := lastInt
 	switch {
 	case k == kindBpftrace:
 		return -1, last(bpftraceRE, t.stdout.String())
@@ -353,6 +386,19 @@ func parseSummary(k kind, t *tracer) (lost, seen int64) {
 	}
 	errText := t.stderr.String()
 	return last(lostRE, errText), last(noPortsRE, errText)
+}
+
+// lastInt is the number in re's last match in s, -1 when none.
+func lastInt(re *regexp.Regexp, s string) int64 {
+	m := re.FindAllStringSubmatch(s, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(m[len(m)-1][1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // lastTopSnapshot reads the last top JSON line of out.
