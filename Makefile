@@ -68,10 +68,11 @@ fuzz:
 vmtest:
 	GO="$(GO)" vmtest/matrix
 
-# What udptrace costs (root): a loopback flood to a closed port in a fresh
-# namespace, untraced and under udptrace top / --json / a non-matching filter /
-# bpftrace, interleaved; prints a table and checks the targets. Installs
-# bpftrace if missing. Options: ARGS="-n 100000 -repeats 3" (go run ./bench -h).
+# What udptrace costs (root): five workloads in a fresh namespace (TCP bulk,
+# TCP request/response, UDP to a listener from one flow and from 65 536
+# peers, the no-port flood), untraced and under each mode, interleaved;
+# prints tables and checks the targets. Options: ARGS="-repeats 3 -scale 0.3"
+# (go run ./bench -h).
 bench: build
 	$(GO) run ./bench -udptrace ./udptrace -go "$(GO)" $(ARGS)
 
