@@ -219,12 +219,7 @@ func printIssue12Targets(w io.Writer, results []wlResult, sums map[*mode]summary
 	}
 	targets = append(targets, other)
 
-	fmt.Fprintln(w, "\ntargets of issue 12 (cost on healthy traffic; BPF ns include the stats floor above):")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range targets {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", t.name, t.measured, t.verdict)
-	}
-	tw.Flush()
+	writeTargets(w, "targets of issue 12 (cost on healthy traffic; BPF ns include the stats floor above):", targets)
 }
 
 // labelOr is the mode's label, or key when the mode was not run.

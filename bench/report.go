@@ -428,7 +428,12 @@ func printTargets(w io.Writer, in reportInput, modes []*mode, sums map[*mode]sum
 	}
 	targets = append(targets, rss)
 
-	fmt.Fprintln(w, "\ntargets of the first performance issue (noport flood; RSS over every workload):")
+	writeTargets(w, "targets of the first performance issue (noport flood; RSS over every workload):", targets)
+}
+
+// writeTargets prints a titled table of targets: name, measured, verdict.
+func writeTargets(w io.Writer, title string, targets []target) {
+	fmt.Fprintln(w, "\n"+title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range targets {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", t.name, t.measured, t.verdict)

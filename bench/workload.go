@@ -246,6 +246,22 @@ func readFull(fd int, b []byte) (bool, error) {
 	return true, nil
 }
 
+// serveOn runs body on its own thread pinned to cpu, then closes fd; wait
+// returns body's error once it is done.
+func serveOn(fd, cpu int, body func() error) (wait func() error) {
+	var err error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer unix.Close(fd)
+		if err = pin(cpu); err == nil {
+			err = body()
+		}
+	}()
+	return func() error { wg.Wait(); return err }
+}
+
 // tcpBulk writes n x 64 KiB from the client; the server thread reads until
 // EOF. Received is in 64 KiB units, to check that everything arrived.
 func tcpBulk(n uint64, cpu, peerCPU int, begin func()) (uint64, uint64, error) {
@@ -254,31 +270,19 @@ func tcpBulk(n uint64, cpu, peerCPU int, begin func()) (uint64, uint64, error) {
 		return 0, 0, fmt.Errorf("tcp pair: %w", err)
 	}
 	var got uint64
-	var rerr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer unix.Close(server)
-		if rerr = pin(peerCPU); rerr != nil {
-			return
-		}
+	wait := serveOn(server, peerCPU, func() error {
 		buf := make([]byte, 256<<10)
 		for {
 			k, err := unix.Read(server, buf)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			if err != nil {
-				rerr = err
-				return
-			}
-			if k == 0 {
-				return
+			if err != nil || k == 0 {
+				return err
 			}
 			got += uint64(k)
 		}
-	}()
+	})
 	if err := pin(cpu); err != nil {
 		return 0, 0, err
 	}
@@ -291,8 +295,8 @@ func tcpBulk(n uint64, cpu, peerCPU int, begin func()) (uint64, uint64, error) {
 		}
 	}
 	unix.Close(client)
-	wg.Wait()
-	return sent, got / uint64(len(buf)), rerr
+	err = wait()
+	return sent, got / uint64(len(buf)), err
 }
 
 // tcpRR does n ping-pongs of 64 bytes: the client (this thread, on cpu)
@@ -304,28 +308,19 @@ func tcpRR(n uint64, cpu, peerCPU int, begin func()) (uint64, uint64, error) {
 		return 0, 0, fmt.Errorf("tcp pair: %w", err)
 	}
 	var served uint64
-	var rerr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer unix.Close(server)
-		if rerr = pin(peerCPU); rerr != nil {
-			return
-		}
+	wait := serveOn(server, peerCPU, func() error {
 		msg := make([]byte, 64)
 		for {
 			ok, err := readFull(server, msg)
 			if err != nil || !ok {
-				rerr = err
-				return
+				return err
 			}
-			if rerr = writeAll(server, msg); rerr != nil {
-				return
+			if err := writeAll(server, msg); err != nil {
+				return err
 			}
 			served++
 		}
-	}()
+	})
 	if err := pin(cpu); err != nil {
 		return 0, 0, err
 	}
@@ -341,8 +336,8 @@ func tcpRR(n uint64, cpu, peerCPU int, begin func()) (uint64, uint64, error) {
 		}
 	}
 	unix.Close(client)
-	wg.Wait()
-	return sent, served, rerr
+	err = wait()
+	return sent, served, err
 }
 
 // udpSend sends n 64-byte datagrams to port on peers destinations: one
