@@ -414,6 +414,13 @@ static __always_inline void finish_draft(struct sk_buff *skb, unsigned char *hea
 	find_sender(e);
 }
 
+/* With --netns, the namespaces whose no-port path matters: the traced one
+ * and the one the summary counts (the same, unless set apart). */
+static __always_inline bool traced_netns(__u32 ns)
+{
+	return ns == target_netns || ns == stats_netns;
+}
+
 /* The user's filters on a datagram's family, ports and addresses: what is
  * known before its sender is looked up. */
 static __always_inline bool tuple_wanted(__u8 family, __u16 sport, __u16 dport, const __u8 *saddr,
@@ -603,8 +610,7 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, int reason)
 	bool want;
 
 	/* Another namespace's drop: neither traced nor counted. */
-	if (target_netns && skb->dev->nd_net.net->ns.inum != target_netns &&
-	    skb->dev->nd_net.net->ns.inum != stats_netns)
+	if (target_netns && !traced_netns(skb->dev->nd_net.net->ns.inum))
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	if (!draft(skb, head, &e, &ipid, true, true))
@@ -630,8 +636,7 @@ int BPF_PROG(icmp_send, struct sk_buff *skb, int type, int code)
 	if (type != ICMP_DEST_UNREACH_ || code != ICMP_PORT_UNREACH_)
 		return 0;
 	/* Another namespace's reply: its drop is neither traced nor counted. */
-	if (target_netns && skb->dev->nd_net.net->ns.inum != target_netns &&
-	    skb->dev->nd_net.net->ns.inum != stats_netns)
+	if (target_netns && !traced_netns(skb->dev->nd_net.net->ns.inum))
 		return 0;
 	m = bpf_map_lookup_elem(&icmp_marks, &key);
 	if (m) {
@@ -688,7 +693,7 @@ static __always_inline bool dev_may_reach_target(struct sk_buff *skb, bool btf)
 		return true;
 	dev = KREAD(btf, skb, dev);
 	ns = btf ? dev->nd_net.net->ns.inum : BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	if (ns == target_netns || ns == stats_netns)
+	if (traced_netns(ns))
 		return true;
 	return !(KREAD(btf, dev, flags) & IFF_LOOPBACK_);
 }
